@@ -1,0 +1,115 @@
+"""Process D's happy path: the persisted engine (one SQLite transaction per step) against the same
+diagram run by SpiffWorkflow alone in memory. Prints one JSON line; medians of interleaved rounds."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import select  # noqa: E402
+
+from engine import cases, demo, processes, schema  # noqa: E402
+from engine.bpmn import workflow as wfapi  # noqa: E402
+from engine.config import REPO_ROOT, Settings  # noqa: E402
+from engine.context import create_kyzmat  # noqa: E402
+from engine.db import make_engine, transaction  # noqa: E402
+from engine.models import HumanTask, User  # noqa: E402
+
+RECEPTION = {"applicant_name": "Асель Бекова", "village": "Кара-Булак", "remote_village": False,
+             "is_representative": False, "appeal_form": "written", "service_code": "M2"}
+STEPS: list[tuple[str, str, dict[str, Any]]] = [
+    ("operator", "D_02_reception", RECEPTION),
+    ("operator", "D_03_advise", {"documents_help_given": True}),
+    ("operator", "D_06_check_documents", {"documents_received": ["application", "id_document", "house_book"],
+                                          "documents_complete": True}),
+    ("operator", "D_09_issue_receipt", {"receipt_handed_over": True}),
+    ("operator", "D_10_forward", {"forwarded_to": "Айыл өкмөтү"}),
+    ("specialist", "D_11_prepare_municipal", {"outcome": "document", "document_number": "1",
+                                              "result_transferred_to_csc": True}),
+    ("operator", "D_13_hand_over", {"outcome": "document", "result_handed_over": True,
+                                    "handed_over_on": "2026-11-20", "evaluation_sheet_offered": True}),
+]
+
+
+def setup(tmp: Path) -> Any:
+    url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    settings = Settings.from_env({}, database_url=url, var_dir=tmp, processes_dir=REPO_ROOT / "processes",
+                                 forms_dir=REPO_ROOT / "forms", secret_key="bench", scheduler=False)
+    kz = create_kyzmat(settings, engine=engine)
+    with transaction(kz.sessions) as s:
+        processes.load_directory(s, settings.processes_dir, settings.forms_dir, kz.clock.now())
+        demo.load(s, kz.clock.now())
+    return kz
+
+
+def persisted_instance(kz: Any) -> None:
+    """One case, each step its own transaction, users loaded per request as the web app does."""
+    with transaction(kz.sessions) as s:
+        operator = s.scalar(select(User).where(User.username == "operator"))
+        instance_id = cases.start_case(kz, s, operator, "citizen_service").id
+    for username, step_id, data in STEPS:
+        with transaction(kz.sessions) as s:
+            actor = s.scalar(select(User).where(User.username == username))
+            task_id = s.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance_id,
+                                                          HumanTask.step_id == step_id, HumanTask.status == "open"))
+            cases.complete_task(kz, s, actor, task_id, data)
+
+
+def in_memory_instance(bundle: Any, script_engine: Any) -> None:
+    """The same diagram and sandbox, SpiffWorkflow alone: no database, no serialization."""
+    wf = wfapi.new_workflow(bundle, script_engine, {"municipality_code": "sadyrbaev"})
+    wfapi.advance(wf)
+    for _username, step_id, data in STEPS:
+        task = next(t for t in wfapi.ready_user_tasks(wf) if t.step_id == step_id)
+        wfapi.complete_user_task(wf, task.uuid, data)
+    assert wfapi.is_completed(wf)
+
+
+def main(rounds: int = 9, per_round: int = 20) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        kz = setup(Path(tmp))
+        with kz.sessions() as s:
+            version = kz.version(s, processes.latest_version(s, "citizen_service").id)
+        counter = iter(range(1, 10**9))
+
+        def register(_ctx: Any, _data: Any, _params: Any) -> dict[str, Any]:
+            n = next(counter)
+            return {"number": f"DS-2026-{n:05d}", "sequence": n, "registered_at": "2026-11-18T10:00:00+06:00",
+                    "registered_on": "2026-11-18"}
+
+        memory_engine = wfapi.KyzmatScriptEngine(kz.script_engine().environment.helpers,  # type: ignore[attr-defined]
+                                                 {"register_in_journal": register})
+        for _ in range(3):  # warm up caches and the sandbox's compiled code
+            persisted_instance(kz)
+            in_memory_instance(version.bundle, memory_engine)
+        mem, db = [], []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for _ in range(per_round):
+                in_memory_instance(version.bundle, memory_engine)
+            mem.append(per_round / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            for _ in range(per_round):
+                persisted_instance(kz)
+            db.append(per_round / (time.perf_counter() - t0))
+    in_memory, persisted = statistics.median(mem), statistics.median(db)
+    print(json.dumps({
+        "benchmark": "engine", "process": "citizen_service", "steps_per_instance": len(STEPS) + 1,
+        "rounds": rounds, "instances_per_round": per_round,
+        "in_memory_per_s": round(in_memory, 1), "persisted_per_s": round(persisted, 1),
+        "ratio": round(persisted / in_memory, 3),
+        "ratio_per_round": [round(d / m, 3) for d, m in zip(db, mem, strict=True)],
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The append-only audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from .models import AuditEvent
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    at: datetime,
+    actor_id: int | None = None,
+    instance_id: int | None = None,
+    process_id: str | None = None,
+    step_id: str | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """Append one audit event (flushed with the rest of the unit of work)."""
+    row = AuditEvent(
+        at=at,
+        actor_id=actor_id,
+        action=action,
+        instance_id=instance_id,
+        process_id=process_id,
+        step_id=step_id,
+        detail=detail,
+    )
+    session.add(row)
+    return row
+
+
+@event.listens_for(AuditEvent, "before_update")
+def _refuse_update(*_: Any) -> None:
+    raise RuntimeError("audit events are append-only")
+
+
+@event.listens_for(AuditEvent, "before_delete")
+def _refuse_delete(*_: Any) -> None:
+    raise RuntimeError("audit events are append-only")

@@ -1,0 +1,381 @@
+"""SpiffWorkflow behind a few functions: create, restore, advance, complete, and read what is waiting.
+
+Everything handed back is a plain dataclass; callers never see SpiffWorkflow objects except the
+opaque workflow handle they pass back in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow import TaskState
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
+
+from ..errors import ScriptFailed
+from .sandbox import SandboxEnvironment, SandboxScriptEngine, ScriptLimitExceeded, ScriptRefused, ScriptTimeout, find_sandbox_error
+
+Workflow = BpmnWorkflow
+
+
+# --- serialization: the spec is stored once per version, an instance stores only its own state ----
+
+
+class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+    """Leave the spec out of an instance's state; put the cached spec objects back on restore."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any]) -> BpmnWorkflow:
+        # `spec` and `subprocess_specs` arrive as live objects (see restore()).
+        spec = dct.pop("spec")
+        subprocess_specs = dct.pop("subprocess_specs")
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_serializer(state_only: bool) -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    if state_only:
+        config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+_STATE = _make_serializer(state_only=True)
+_SPEC = _make_serializer(state_only=False)
+
+
+@dataclass
+class SpecBundle:
+    """A parsed process spec with the specs of the subprocesses it calls."""
+
+    spec: Any
+    subprocess_specs: dict[str, Any]
+
+
+def spec_to_json(bundle: SpecBundle) -> str:
+    """Serialize a spec once, for the version row."""
+    return json.dumps(
+        {
+            "spec": _SPEC.registry.convert(bundle.spec),
+            "subprocess_specs": {k: _SPEC.registry.convert(v) for k, v in bundle.subprocess_specs.items()},
+        }
+    )
+
+
+def spec_from_json(text: str) -> SpecBundle:
+    dct = json.loads(text)
+    return SpecBundle(
+        spec=_SPEC.registry.restore(dct["spec"]),
+        subprocess_specs={k: _SPEC.registry.restore(v) for k, v in dct["subprocess_specs"].items()},
+    )
+
+
+def serialize(wf: BpmnWorkflow) -> str:
+    """The instance state as JSON, without the spec."""
+    registry = _STATE.registry
+    registry._encoder_mode = True
+    try:
+        dct = _STATE.to_dict(wf)
+        dct[_STATE.VERSION_KEY] = _STATE.VERSION
+        return json.dumps(dct, cls=_STATE._encoder_cls, separators=(",", ":"))
+    finally:
+        registry._encoder_mode = False
+
+
+def restore(state: str, bundle: SpecBundle, script_engine: PythonScriptEngine) -> BpmnWorkflow:
+    """Rebuild a workflow from its state and RE-ATTACH the sandboxed script engine.
+
+    SpiffWorkflow gives a restored workflow a fresh, unrestricted default engine; forgetting
+    to replace it would silently drop the sandbox.
+    """
+    dct = json.loads(state)
+    _STATE.migrate(dct)
+    dct["spec"] = bundle.spec
+    dct["subprocess_specs"] = bundle.subprocess_specs
+    wf = _STATE.from_dict(dct)
+    attach_script_engine(wf, script_engine)
+    return wf
+
+
+def attach_script_engine(wf: BpmnWorkflow, script_engine: PythonScriptEngine) -> None:
+    wf.script_engine = script_engine
+    for sub in wf.subprocesses.values():
+        sub.script_engine = script_engine
+
+
+# --- the script engine: sandboxed expressions plus our service-task operators --------------------
+
+Operator = Callable[[dict[str, Any], dict[str, Any]], Any]
+_operator_context: ContextVar[Any] = ContextVar("kyzmat_operator_context", default=None)
+
+
+class KyzmatScriptEngine(SandboxScriptEngine):
+    """Sandboxed evaluation; service tasks dispatch to named operators with the caller's context."""
+
+    def __init__(self, helpers: dict[str, Callable[..., Any]], operators: dict[str, Callable[..., Any]], **limits: Any):
+        super().__init__(environment=SandboxEnvironment(helpers, **limits))
+        self.operators = operators
+
+    def call_service(self, task: Any, operation_name: str | None = None, operation_params: dict | None = None, **_: Any) -> str:
+        operator = self.operators.get(operation_name or "")
+        if operator is None:
+            raise ScriptFailed(f"Unknown service operator {operation_name!r}", task.task_spec.bpmn_id)
+        params = {k: v["value"] for k, v in (operation_params or {}).items()}
+        result = operator(_operator_context.get(), dict(task.data), params)
+        return json.dumps(result)
+
+
+@contextmanager
+def operator_context(value: Any) -> Iterator[None]:
+    """Make `value` visible to service operators while the engine runs."""
+    token = _operator_context.set(value)
+    try:
+        yield
+    finally:
+        _operator_context.reset(token)
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def new_workflow(bundle: SpecBundle, script_engine: PythonScriptEngine, data: dict[str, Any] | None = None) -> BpmnWorkflow:
+    wf = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=script_engine)
+    if data:
+        for task in wf.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+    return wf
+
+
+def advance(wf: BpmnWorkflow) -> None:
+    """Fire what is due and run every automatic step until the workflow waits for people or time."""
+    with _translated_errors():
+        wf.refresh_timers()
+        wf.do_engine_steps()
+        # do_engine_steps() refreshes timers only at its end: a timer that became due there
+        # is READY now and runs on the next pass.
+        while wf.get_tasks(state=TaskState.READY, manual=False):
+            wf.do_engine_steps()
+
+
+def complete_user_task(wf: BpmnWorkflow, task_uuid: str, data: dict[str, Any]) -> None:
+    task = _ready_user_task(wf, task_uuid)
+    task.data.update(data)
+    with _translated_errors():
+        task.run()
+    advance(wf)
+
+
+def task_data(wf: BpmnWorkflow, task_uuid: str) -> dict[str, Any]:
+    return dict(_find_task(wf, task_uuid).data)
+
+
+def is_ready_user_task(wf: BpmnWorkflow, task_uuid: str) -> bool:
+    try:
+        _ready_user_task(wf, task_uuid)
+    except ScriptFailed:
+        return False
+    return True
+
+
+def case_data(wf: BpmnWorkflow) -> dict[str, Any]:
+    """The data a case shows: what its open steps carry (or its last step's), plus what side
+    branches that already ended recorded (e.g. `forwarding_overdue` set when a deadline passed)."""
+    from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+
+    ready = wf.get_tasks(state=TaskState.READY, manual=True)
+    merged: dict[str, Any] = {}
+    if ready:
+        for task in ready:
+            merged.update(task.data)
+    elif wf.last_task is not None:
+        merged.update(wf.last_task.data)
+    else:
+        merged.update(wf.data)
+    ends = [t for t in wf.get_tasks(state=TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
+    for task in sorted(ends, key=lambda t: t.last_state_change):
+        for key, value in task.data.items():
+            merged.setdefault(key, value)
+    return merged
+
+
+def is_completed(wf: BpmnWorkflow) -> bool:
+    return bool(wf.is_completed())
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    uuid: str
+    step_id: str
+    lane: str | None
+    due_at: datetime | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    uuid: str
+    element_id: str
+    attached_to: str | None
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class CompletedStep:
+    uuid: str
+    step_id: str
+
+
+def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
+    out = []
+    for task in wf.get_tasks(state=TaskState.READY, manual=True):
+        out.append(
+            ReadyTask(
+                uuid=str(task.id),
+                step_id=task.task_spec.bpmn_id,
+                lane=task.task_spec.lane,
+                due_at=_attached_timer_due(task),
+                data=task.data,
+            )
+        )
+    return out
+
+
+def waiting_timers(wf: BpmnWorkflow) -> list[WaitingTimer]:
+    out = []
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, TimerEventDefinition):
+            continue
+        due = _timer_due(task)
+        if due is None:
+            continue
+        out.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, _attached_id(task), due))
+    return out
+
+
+def task_state(wf: BpmnWorkflow, task_uuid: str) -> str | None:
+    task = wf.get_task_from_id(UUID(task_uuid))
+    return None if task is None else TaskState.get_name(task.state)
+
+
+# --- internals ----------------------------------------------------------------------------------
+
+
+def _find_task(wf: BpmnWorkflow, task_uuid: str) -> Any:
+    try:
+        task = wf.get_task_from_id(UUID(task_uuid))
+    except (ValueError, KeyError, WorkflowException):
+        task = None
+    if task is None:
+        raise ScriptFailed(f"No step {task_uuid} in this case")
+    return task
+
+
+def _ready_user_task(wf: BpmnWorkflow, task_uuid: str) -> Any:
+    task = _find_task(wf, task_uuid)
+    if not (task.state == TaskState.READY and task.task_spec.manual):
+        raise ScriptFailed(f"Step {task.task_spec.bpmn_id} is not waiting for anyone")
+    return task
+
+
+def _timer_due(task: Any) -> datetime | None:
+    value = task.internal_data.get("event_value")
+    if value is None:
+        return None
+    if isinstance(value, dict):  # a cycle timer
+        value = value.get("next")
+    try:
+        return TimerEventDefinition.get_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_boundary(task: Any) -> bool:
+    return task.parent is not None and task.parent.task_spec.name.endswith(".BoundaryEventSplit")
+
+
+def _attached_id(task: Any) -> str | None:
+    if not _is_boundary(task):
+        return None
+    return task.parent.task_spec.name[: -len(".BoundaryEventSplit")]
+
+
+def _attached_timer_due(task: Any) -> datetime | None:
+    """The due time of the first timer attached to this task (its statutory deadline)."""
+    parent = task.parent
+    if parent is None or not parent.task_spec.name.endswith(".BoundaryEventSplit"):
+        return None
+    for sibling in parent.children:
+        if sibling is task or not isinstance(sibling.task_spec, CatchingEvent):
+            continue
+        if isinstance(getattr(sibling.task_spec, "event_definition", None), TimerEventDefinition):
+            due = _timer_due(sibling)
+            if due is not None:
+                return due
+    return None
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    seen = set()
+    while id(err) not in seen:
+        seen.add(id(err))
+        inner = getattr(err, "exception", None) or err.__cause__
+        if inner is None or inner is err:
+            break
+        err = inner
+    return err
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Turn SpiffWorkflow's errors into ScriptFailed naming the element, with a readable cause."""
+    try:
+        yield
+    except ScriptFailed:
+        raise
+    except (SpiffWorkflowException, ScriptRefused, ScriptTimeout) as err:
+        cause = find_sandbox_error(err) or _root_cause(err)
+        task = getattr(err, "task", None)
+        element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+        if isinstance(cause, ScriptLimitExceeded):
+            message = f"A script exceeded a size limit and was stopped: {cause}"
+        elif isinstance(cause, ScriptTimeout):
+            message = f"A script ran too long and was stopped: {cause}"
+        elif isinstance(cause, ScriptRefused):
+            message = f"A script was refused by the sandbox: {cause}"
+        else:
+            message = f"{type(cause).__name__}: {cause}"
+        raise ScriptFailed(message, element) from err
+
+
+def reached_end_event(wf: BpmnWorkflow) -> str | None:
+    """The id of the end event the case reached last (e.g. served, refused, consulted)."""
+    from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+
+    ends = [t for t in wf.get_tasks(state=TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
+    if not ends:
+        return None
+    return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id

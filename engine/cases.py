@@ -1,0 +1,580 @@
+"""Business verbs on cases and their steps. Each takes a session and flushes; the caller commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import access, audit
+from . import forms as formlib
+from .bpmn import workflow as wfapi
+from .calendar import end_of_day, to_local_date
+from .context import Kyzmat, LoadedVersion
+from .errors import Conflict, Forbidden, InvalidData, KyzmatError, NotFound
+from .models import AuditEvent, HumanTask, Municipality, ProcessInstance, ProcessVersion, Timer, User, new_token
+from .operators import OperatorContext
+from .processes import latest_version
+
+# --- starting -------------------------------------------------------------------------------------
+
+
+def start_case(
+    kz: Kyzmat,
+    session: Session,
+    actor: User,
+    process_id: str,
+    *,
+    municipality_id: int | None = None,
+) -> ProcessInstance:
+    """Start a case of the newest published version, in the actor's municipality."""
+    version_row = latest_version(session, process_id)
+    version = kz.version(session, version_row.id)
+    starters = version.info["starter_roles"]
+    if version.info["scope"] == "national":
+        municipality_id = None
+    elif municipality_id is None:
+        candidates = {g.municipality_id for g in actor.grants if g.role in starters and g.municipality_id is not None}
+        if len(candidates) != 1:
+            raise KyzmatError("Choose the municipality the case belongs to.")
+        municipality_id = candidates.pop()
+    if not access.may_start(actor, starters, municipality_id):
+        raise Forbidden("Your roles do not allow starting this process here.")
+    now = kz.clock.now()
+    municipality = session.get(Municipality, municipality_id) if municipality_id else None
+    instance = ProcessInstance(
+        version_id=version.id,
+        process_id=process_id,
+        municipality_id=municipality_id,
+        status="running",
+        state="",
+        started_by_id=actor.id,
+        started_at=now,
+        updated_at=now,
+        summary={},
+    )
+    session.add(instance)
+    session.flush()
+    start_data = {
+        "case_id": instance.id,
+        "municipality_code": municipality.code if municipality else None,
+        "started_by": actor.username,
+    }
+    wf = wfapi.new_workflow(version.bundle, kz.script_engine(), start_data)
+    with wfapi.operator_context(OperatorContext(session, instance, kz.clock)):
+        wfapi.advance(wf)
+    audit.record(session, "case_started", at=now, actor_id=actor.id, instance_id=instance.id,
+                 process_id=process_id, version=version.number)
+    _save(kz, session, instance, wf, version, now, actor_id=actor.id)
+    return instance
+
+
+# --- reading a step ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskView:
+    task: HumanTask
+    instance: ProcessInstance
+    schema: dict[str, Any]
+    data: dict[str, Any]
+    case_data: dict[str, Any]
+    process_names: dict[str, str]
+    may_act: bool
+
+
+def get_task(kz: Kyzmat, session: Session, actor: User, task_id: int) -> TaskView:
+    task = _task_row(session, task_id)
+    instance = task.instance
+    may_act = access.may_act_on(actor, task)
+    if not may_act and not access.may_view_case(actor, instance):
+        raise Forbidden("This step belongs to another role or municipality.")
+    version = kz.version(session, instance.version_id)
+    data: dict[str, Any] = {}
+    case_data: dict[str, Any] = {}
+    if task.status == "open":
+        wf = _load(kz, instance, version)
+        data = wfapi.task_data(wf, task.task_uuid)
+        case_data = dict(data)
+        kz.keep_workflow(instance.id, instance.revision, wf)
+        if task.draft:
+            data.update(task.draft)
+    return TaskView(
+        task=task,
+        instance=instance,
+        schema=version.forms.get(task.form or "", {"type": "object", "properties": {}}),
+        data=data,
+        case_data=case_data,
+        process_names=version.names,
+        may_act=may_act and task.status == "open",
+    )
+
+
+# --- acting on a step ------------------------------------------------------------------------------
+
+
+def complete_task(
+    kz: Kyzmat,
+    session: Session,
+    actor: User,
+    task_id: int,
+    data: dict[str, Any],
+    *,
+    lang: str = "ky",
+    expected_lock_version: int | None = None,
+) -> ProcessInstance:
+    """Validate the form data against the step's schema and complete the step.
+
+    Raises InvalidData (field errors), Forbidden, Conflict (someone else changed the case first).
+    """
+    task = _task_row(session, task_id)
+    access.require_act_on(actor, task)
+    if task.claimed_by_id not in (None, actor.id):
+        raise Conflict("Another user has taken this step.")
+    instance = task.instance
+    if task.status != "open" or instance.status != "running":
+        raise Conflict("This step has already been completed.")
+    if expected_lock_version is not None and expected_lock_version != instance.lock_version:
+        raise Conflict("The case changed since you opened it. Reload the page to see the current state.")
+    version = kz.version(session, instance.version_id)
+    schema = version.forms.get(task.form or "", {"type": "object", "properties": {}})
+    wf = _load(kz, instance, version)
+    if not wfapi.is_ready_user_task(wf, task.task_uuid):
+        raise Conflict("This step has already been completed.")
+    clean, errors = formlib.validate(schema, data, lang, wfapi.task_data(wf, task.task_uuid))
+    if errors:
+        kz.keep_workflow(instance.id, instance.revision, wf)
+        raise InvalidData(errors, data)
+    now = kz.clock.now()
+    with wfapi.operator_context(OperatorContext(session, instance, kz.clock)):
+        wfapi.complete_user_task(wf, task.task_uuid, clean)
+    audit.record(session, "task_completed", at=now, actor_id=actor.id, instance_id=instance.id,
+                 process_id=instance.process_id, step_id=task.step_id, task_id=task.id)
+    task.draft = None
+    _save(kz, session, instance, wf, version, now, actor_id=actor.id, completed_uuid=task.task_uuid)
+    return instance
+
+
+def save_draft(kz: Kyzmat, session: Session, actor: User, task_id: int, data: dict[str, Any]) -> None:
+    task = _task_row(session, task_id)
+    access.require_act_on(actor, task)
+    if task.status != "open":
+        raise Conflict("This step has already been completed.")
+    if task.claimed_by_id is None:
+        task.claimed_by_id = actor.id
+    elif task.claimed_by_id != actor.id:
+        raise Conflict("Another user has taken this step.")
+    task.draft = data
+    audit.record(session, "draft_saved", at=kz.clock.now(), actor_id=actor.id, instance_id=task.instance_id,
+                 process_id=task.process_id, step_id=task.step_id, task_id=task.id)
+    session.flush()
+
+
+def claim_task(kz: Kyzmat, session: Session, actor: User, task_id: int) -> HumanTask:
+    task = _task_row(session, task_id)
+    access.require_act_on(actor, task)
+    if task.status != "open":
+        raise Conflict("This step has already been completed.")
+    if task.claimed_by_id not in (None, actor.id):
+        raise Conflict("Another user has already taken this step.")
+    task.claimed_by_id = actor.id
+    audit.record(session, "task_claimed", at=kz.clock.now(), actor_id=actor.id, instance_id=task.instance_id,
+                 process_id=task.process_id, step_id=task.step_id, task_id=task.id)
+    session.flush()
+    return task
+
+
+def unclaim_task(kz: Kyzmat, session: Session, actor: User, task_id: int) -> HumanTask:
+    task = _task_row(session, task_id)
+    access.require_act_on(actor, task)
+    if task.claimed_by_id != actor.id:
+        raise Conflict("Only the person who took the step can give it back.")
+    task.claimed_by_id = None
+    audit.record(session, "task_unclaimed", at=kz.clock.now(), actor_id=actor.id, instance_id=task.instance_id,
+                 process_id=task.process_id, step_id=task.step_id, task_id=task.id)
+    session.flush()
+    return task
+
+
+def reassign_task(kz: Kyzmat, session: Session, actor: User, task_id: int, to_user_id: int) -> HumanTask:
+    """Hand a step to a colleague who holds the same role for the same municipality."""
+    task = _task_row(session, task_id)
+    access.require_act_on(actor, task)
+    if task.claimed_by_id not in (None, actor.id):
+        raise Conflict("Another user has taken this step.")
+    colleague = session.get(User, to_user_id)
+    if colleague is None or not access.may_act_on(colleague, task):
+        raise Forbidden("That person does not hold this step's role in this municipality.")
+    before = task.claimed_by_id
+    task.claimed_by_id = colleague.id
+    audit.record(session, "task_reassigned", at=kz.clock.now(), actor_id=actor.id, instance_id=task.instance_id,
+                 process_id=task.process_id, step_id=task.step_id, task_id=task.id,
+                 before=before, after=colleague.id)
+    session.flush()
+    return task
+
+
+# --- timers ----------------------------------------------------------------------------------------
+
+
+def fire_due_timers(kz: Kyzmat, session: Session, *, now: datetime | None = None, limit: int = 200) -> int:
+    """Advance every case with a due timer; return the number of timers that fired."""
+    now = now or kz.clock.now()
+    due = list(
+        session.scalars(
+            select(Timer)
+            .where(Timer.status == "waiting", Timer.due_at <= now)
+            .order_by(Timer.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    fired = 0
+    for instance_id in dict.fromkeys(t.instance_id for t in due):
+        instance = session.get(ProcessInstance, instance_id)
+        if instance is None or instance.status != "running":
+            continue
+        version = kz.version(session, instance.version_id)
+        wf = _load(kz, instance, version)
+        with wfapi.operator_context(OperatorContext(session, instance, kz.clock)):
+            wfapi.advance(wf)
+        fired += _save(kz, session, instance, wf, version, now, actor_id=None)
+    return fired
+
+
+def next_timer_due(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(Timer.due_at)).where(Timer.status == "waiting"))
+
+
+# --- listing ---------------------------------------------------------------------------------------
+
+INBOX_VIEWS = ("mine", "available", "overdue", "due_soon", "done")
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass
+class InboxFilter:
+    view: str = "available"
+    process_id: str | None = None
+    municipality_id: int | None = None
+    q: str | None = None
+    page: int = 1
+    per_page: int = 25
+
+
+def _grant_condition(actor: User) -> Any:
+    clauses = []
+    for g in actor.grants:
+        if g.municipality_id is None:
+            clauses.append(HumanTask.role == g.role)
+        else:
+            clauses.append(and_(HumanTask.role == g.role, HumanTask.municipality_id == g.municipality_id))
+    return or_(*clauses) if clauses else false()
+
+
+def _inbox_query(kz: Kyzmat, actor: User, view: str, now: datetime) -> Any:
+    base = select(HumanTask).join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
+    mine_or_open = or_(HumanTask.claimed_by_id == actor.id,
+                       and_(HumanTask.claimed_by_id.is_(None), _grant_condition(actor)))
+    if view == "mine":
+        return base.where(HumanTask.status == "open", HumanTask.claimed_by_id == actor.id)
+    if view == "available":
+        return base.where(HumanTask.status == "open", HumanTask.claimed_by_id.is_(None), _grant_condition(actor))
+    if view == "overdue":
+        return base.where(HumanTask.status == "open", HumanTask.due_at < now, mine_or_open)
+    if view == "due_soon":
+        cal = kz.calendar()
+        horizon = end_of_day(cal.add_working_days(to_local_date(now), 2))
+        return base.where(HumanTask.status == "open", HumanTask.due_at >= now, HumanTask.due_at <= horizon,
+                          mine_or_open)
+    if view == "done":
+        return base.where(HumanTask.status == "completed", HumanTask.completed_by_id == actor.id)
+    raise NotFound(f"No inbox view {view!r}")
+
+
+def list_tasks(kz: Kyzmat, session: Session, actor: User, flt: InboxFilter) -> Page:
+    now = kz.clock.now()
+    query = _inbox_query(kz, actor, flt.view, now)
+    if flt.process_id:
+        query = query.where(HumanTask.process_id == flt.process_id)
+    if flt.municipality_id:
+        query = query.where(HumanTask.municipality_id == flt.municipality_id)
+    if flt.q:
+        needle = f"%{flt.q.strip().lower()}%"
+        query = query.where(or_(func.lower(ProcessInstance.reference).like(needle),
+                                func.lower(ProcessInstance.subject).like(needle)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if flt.view == "done":
+        order = [HumanTask.completed_at.desc()]
+    else:
+        order = [HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority != "high", HumanTask.id]
+    rows = session.scalars(query.order_by(*order).offset((flt.page - 1) * flt.per_page).limit(flt.per_page))
+    return Page(items=list(rows.unique()), total=total, page=flt.page, per_page=flt.per_page)
+
+
+def inbox_counts(kz: Kyzmat, session: Session, actor: User) -> dict[str, int]:
+    now = kz.clock.now()
+    return {
+        view: session.scalar(select(func.count()).select_from(_inbox_query(kz, actor, view, now).subquery())) or 0
+        for view in INBOX_VIEWS
+    }
+
+
+def working_days_left(kz: Kyzmat, due_at: datetime | None) -> int | None:
+    """Working days from today to the due date: 0 = due today, negative = that many days late."""
+    if due_at is None:
+        return None
+    cal = kz.calendar()
+    return cal.working_days_between(to_local_date(kz.clock.now()), to_local_date(due_at))
+
+
+# --- cases -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseView:
+    instance: ProcessInstance
+    process_names: dict[str, str]
+    tasks: list[HumanTask]
+    events: list[AuditEvent]
+    data: dict[str, Any]
+    bpmn_xml: str
+    current_steps: list[str] = field(default_factory=list)
+
+
+def get_case(kz: Kyzmat, session: Session, actor: User, instance_id: int) -> CaseView:
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"No case {instance_id}")
+    access.require_view_case(actor, instance)
+    return _case_view(kz, session, instance)
+
+
+def _case_view(kz: Kyzmat, session: Session, instance: ProcessInstance) -> CaseView:
+    version = kz.version(session, instance.version_id)
+    wf = _load(kz, instance, version)
+    data = wfapi.case_data(wf)
+    kz.keep_workflow(instance.id, instance.revision, wf)
+    tasks = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id).order_by(HumanTask.id)))
+    events = list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id).order_by(AuditEvent.id)))
+    row = session.get(ProcessVersion, instance.version_id)
+    assert row is not None
+    return CaseView(
+        instance=instance,
+        process_names=version.names,
+        tasks=tasks,
+        events=events,
+        data=data,
+        bpmn_xml=row.bpmn_xml,
+        current_steps=[t.step_id for t in tasks if t.status == "open"],
+    )
+
+
+@dataclass
+class CaseFilter:
+    process_id: str | None = None
+    status: str | None = None
+    municipality_id: int | None = None
+    overdue: bool = False
+    q: str | None = None
+    page: int = 1
+    per_page: int = 25
+
+
+def list_cases(kz: Kyzmat, session: Session, actor: User, flt: CaseFilter) -> Page:
+    query = select(ProcessInstance)
+    scopes = access.municipality_ids(actor)
+    if None not in scopes:
+        query = query.where(ProcessInstance.municipality_id.in_([s for s in scopes if s is not None]))
+    if flt.process_id:
+        query = query.where(ProcessInstance.process_id == flt.process_id)
+    if flt.status:
+        query = query.where(ProcessInstance.status == flt.status)
+    if flt.municipality_id:
+        query = query.where(ProcessInstance.municipality_id == flt.municipality_id)
+    if flt.overdue:
+        late = select(HumanTask.instance_id).where(HumanTask.status == "open", HumanTask.due_at < kz.clock.now())
+        query = query.where(ProcessInstance.id.in_(late))
+    if flt.q:
+        needle = f"%{flt.q.strip().lower()}%"
+        query = query.where(or_(func.lower(ProcessInstance.reference).like(needle),
+                                func.lower(ProcessInstance.subject).like(needle)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
+                           .offset((flt.page - 1) * flt.per_page).limit(flt.per_page))
+    return Page(items=list(rows.unique()), total=total, page=flt.page, per_page=flt.per_page)
+
+
+def startable_processes(session: Session, actor: User) -> list[ProcessVersion]:
+    from .processes import latest_versions
+
+    out = []
+    for row in latest_versions(session):
+        starters = row.info.get("starter_roles", [])
+        if any(g.role in starters for g in actor.grants):
+            out.append(row)
+    return out
+
+
+# --- loading and saving state ---------------------------------------------------------------------
+
+
+def _task_row(session: Session, task_id: int) -> HumanTask:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"No step {task_id}")
+    return task
+
+
+def _load(kz: Kyzmat, instance: ProcessInstance, version: LoadedVersion) -> Any:
+    wf = kz.take_workflow(instance.id, instance.revision)
+    if wf is None:
+        wf = wfapi.restore(instance.state, version.bundle, kz.script_engine())
+    return wf
+
+
+def _dotted(data: dict[str, Any], path: str | None) -> Any:
+    value: Any = data
+    for part in (path or "").split("."):
+        if not part or not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _save(
+    kz: Kyzmat,
+    session: Session,
+    instance: ProcessInstance,
+    wf: Any,
+    version: LoadedVersion,
+    now: datetime,
+    *,
+    actor_id: int | None,
+    completed_uuid: str | None = None,
+) -> int:
+    """Write the state and, in the same transaction, the human-task and timer read models.
+
+    Returns the number of timers that fired since the last save.
+    """
+    instance.state = wfapi.serialize(wf)
+    instance.revision = new_token()
+    instance.updated_at = now
+    data = wfapi.case_data(wf)
+    props = version.info.get("properties", {})
+    reference = _dotted(data, props.get("reference_variable"))
+    subject = _dotted(data, props.get("subject_variable"))
+    instance.reference = str(reference) if reference else instance.reference
+    instance.subject = str(subject)[:300] if subject else instance.subject
+    _sync_tasks(session, instance, wf, version, now, actor_id, completed_uuid)
+    fired = _sync_timers(session, instance, wf, now)
+    if wfapi.is_completed(wf) and instance.status == "running":
+        instance.status = "completed"
+        instance.completed_at = now
+        audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
+                     process_id=instance.process_id, end=wfapi.reached_end_event(wf))
+    try:
+        session.flush()
+    except StaleDataError as err:
+        raise Conflict("Someone else changed this case at the same time. Reload the page and try again.") from err
+    kz.keep_workflow(instance.id, instance.revision, wf)
+    return fired
+
+
+def _sync_tasks(session: Session, instance: ProcessInstance, wf: Any, version: LoadedVersion, now: datetime,
+                actor_id: int | None, completed_uuid: str | None) -> None:
+    open_rows = {r.task_uuid: r for r in session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))}
+    elements = version.info["elements"]
+    seen = set()
+    municipality_cache: dict[str, int | None] = {}
+    for ready in wfapi.ready_user_tasks(wf):
+        seen.add(ready.uuid)
+        priority = "high" if ready.data.get("priority") == "high" else "normal"
+        row = open_rows.get(ready.uuid)
+        if row is not None:
+            row.priority = priority
+            row.due_at = row.due_at or ready.due_at
+            continue
+        element = elements.get(ready.step_id, {})
+        session.add(HumanTask(
+            instance_id=instance.id,
+            task_uuid=ready.uuid,
+            process_id=instance.process_id,
+            step_id=ready.step_id,
+            names=element.get("names") or {"ky": ready.step_id},
+            role=ready.lane or element.get("lane") or "",
+            municipality_id=_task_municipality(session, instance, ready.data, municipality_cache),
+            form=element.get("form"),
+            status="open",
+            priority=priority,
+            due_at=ready.due_at,
+            created_at=now,
+        ))
+    for uuid, row in open_rows.items():
+        if uuid in seen:
+            continue
+        row.completed_at = now
+        if uuid == completed_uuid:
+            row.status = "completed"
+            row.completed_by_id = actor_id
+        else:
+            row.status = "cancelled"
+
+
+def _task_municipality(session: Session, instance: ProcessInstance, data: dict[str, Any],
+                       cache: dict[str, int | None]) -> int | None:
+    code = data.get("task_municipality")
+    if not code:
+        return instance.municipality_id
+    if code not in cache:
+        cache[code] = session.scalar(select(Municipality.id).where(Municipality.code == code))
+    return cache[code] if cache[code] is not None else instance.municipality_id
+
+
+def _sync_timers(session: Session, instance: ProcessInstance, wf: Any, now: datetime) -> int:
+    waiting_rows = {r.task_uuid: r for r in session.scalars(
+        select(Timer).where(Timer.instance_id == instance.id, Timer.status == "waiting"))}
+    seen = set()
+    for timer in wfapi.waiting_timers(wf):
+        seen.add(timer.uuid)
+        if timer.uuid not in waiting_rows:
+            session.add(Timer(instance_id=instance.id, task_uuid=timer.uuid, element_id=timer.element_id,
+                              attached_to=timer.attached_to, due_at=timer.due_at, status="waiting"))
+    fired = 0
+    for uuid, row in waiting_rows.items():
+        if uuid in seen:
+            continue
+        if wfapi.task_state(wf, uuid) == "COMPLETED":
+            row.status = "fired"
+            row.fired_at = now
+            fired += 1
+            audit.record(session, "timer_fired", at=now, instance_id=instance.id, process_id=instance.process_id,
+                         step_id=row.element_id, due_at=row.due_at.isoformat(), attached_to=row.attached_to)
+        else:
+            row.status = "cancelled"
+    return fired
+
+
+def next_task_for(session: Session, actor: User, instance_id: int) -> HumanTask | None:
+    """The open step of this case the actor can do next (so a clerk flows from step to step)."""
+    for task in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                        HumanTask.status == "open").order_by(HumanTask.id)):
+        if access.may_act_on(actor, task) and task.claimed_by_id in (None, actor.id):
+            return task
+    return None

@@ -1,0 +1,131 @@
+"""Publishing diagrams as immutable versions, and loading the shipped ones from processes/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .bpmn import workflow as wfapi
+from .bpmn.loader import DiagramError, DiagramInfo, Problem, check_diagram, check_files, content_hash, load_diagram
+from .errors import NotFound
+from .forms import load_form
+from .models import ProcessVersion
+
+
+def _dmn_beside(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.parent.glob("*.dmn"))}
+
+
+def _info_to_json(info: DiagramInfo) -> dict[str, Any]:
+    return {
+        "process_id": info.process_id,
+        "file": info.file,
+        "names": info.names,
+        "properties": info.properties,
+        "scope": info.scope,
+        "starter_roles": info.starter_roles,
+        "lanes": info.lanes,
+        "elements": {k: asdict(v) for k, v in info.elements.items()},
+    }
+
+
+def publish(
+    session: Session,
+    bpmn: bytes,
+    filename: str,
+    *,
+    forms_dir: Path,
+    now: datetime,
+    note: str,
+    actor_id: int | None = None,
+    dmn: dict[str, bytes] | None = None,
+) -> tuple[ProcessVersion, bool]:
+    """Check and publish a diagram; return (version, created). Identical content reuses its version.
+
+    Raises DiagramError listing every problem when the diagram does not pass the checks.
+    """
+    dmn = dmn or {}
+    problems = check_diagram(bpmn, filename, forms_dir=forms_dir, dmn=dmn)
+    if problems:
+        raise DiagramError(problems)
+    loaded = load_diagram(bpmn, filename, dmn)
+    forms = {}
+    for task in loaded.info.user_tasks():
+        assert task.form is not None
+        forms[task.form] = load_form(forms_dir, task.form)
+    digest = hashlib.sha256(
+        (content_hash(bpmn, dmn) + json.dumps(forms, sort_keys=True, ensure_ascii=False)).encode()
+    ).hexdigest()
+    existing = session.scalar(select(ProcessVersion).where(ProcessVersion.content_hash == digest))
+    if existing is not None:
+        return existing, False
+    number = (session.scalar(select(func.max(ProcessVersion.number)).where(
+        ProcessVersion.process_id == loaded.info.process_id)) or 0) + 1
+    row = ProcessVersion(
+        process_id=loaded.info.process_id,
+        number=number,
+        content_hash=digest,
+        bpmn_xml=bpmn.decode("utf-8"),
+        dmn_xml={k: v.decode("utf-8") for k, v in dmn.items()},
+        forms=forms,
+        spec_json=wfapi.spec_to_json(wfapi.SpecBundle(loaded.spec, loaded.subprocess_specs)),
+        names=loaded.info.names,
+        info=_info_to_json(loaded.info),
+        note=note,
+        published_by_id=actor_id,
+        published_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, "version_published", at=now, actor_id=actor_id, process_id=row.process_id,
+        version=row.number, content_hash=digest, note=note,
+    )
+    return row, True
+
+
+def load_directory(session: Session, processes_dir: Path, forms_dir: Path, now: datetime) -> list[tuple[ProcessVersion, bool]]:
+    """Publish every diagram in processes/ whose content is new (the shipped defaults)."""
+    results = []
+    for path in sorted(processes_dir.glob("*.bpmn")):
+        results.append(
+            publish(session, path.read_bytes(), path.name, forms_dir=forms_dir, now=now,
+                    note=f"Loaded from processes/{path.name}", dmn=_dmn_beside(path))
+        )
+    return results
+
+
+def check_directory(paths: list[Path], forms_dir: Path) -> list[Problem]:
+    return check_files(paths, forms_dir=forms_dir)
+
+
+def latest_version(session: Session, process_id: str) -> ProcessVersion:
+    row = session.scalar(
+        select(ProcessVersion).where(ProcessVersion.process_id == process_id).order_by(ProcessVersion.number.desc()).limit(1)
+    )
+    if row is None:
+        raise NotFound(f"No published process {process_id!r}")
+    return row
+
+
+def latest_versions(session: Session) -> list[ProcessVersion]:
+    newest = (
+        select(ProcessVersion.process_id, func.max(ProcessVersion.number).label("n"))
+        .group_by(ProcessVersion.process_id)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(ProcessVersion)
+            .join(newest, (ProcessVersion.process_id == newest.c.process_id) & (ProcessVersion.number == newest.c.n))
+            .order_by(ProcessVersion.process_id)
+        )
+    )

@@ -1,0 +1,97 @@
+"""Fixtures: a real database per backend (SQLite always, PostgreSQL when KYZMAT_TEST_POSTGRES_URL is set),
+the shipped processes published once, and each test inside a transaction that is rolled back."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import demo, processes, schema
+from engine.config import REPO_ROOT, Settings
+from engine.context import Kyzmat, create_kyzmat
+from engine.db import make_engine, transaction
+from engine.models import User
+
+POSTGRES_URL = os.environ.get("KYZMAT_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+
+
+def make_settings(var_dir: Path, url: str, **overrides: Any) -> Settings:
+    return Settings.from_env(
+        {}, database_url=url, var_dir=var_dir, processes_dir=REPO_ROOT / "processes",
+        forms_dir=REPO_ROOT / "forms", secret_key="test-secret", attachments_dir=var_dir / "attachments",
+        scheduler=False, **overrides,
+    )
+
+
+def reset_postgres(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+
+
+def prepare_database(url: str, var_dir: Path) -> Engine:
+    """A fresh schema with the shipped processes and the demo users, committed."""
+    engine = make_engine(url)
+    if url.startswith("postgresql"):
+        reset_postgres(engine)
+    schema.upgrade(engine)
+    kz = create_kyzmat(make_settings(var_dir, url), engine=engine)
+    with transaction(kz.sessions) as session:
+        processes.load_directory(session, kz.settings.processes_dir, kz.settings.forms_dir, kz.clock.now())
+        demo.load(session, kz.clock.now())
+    return engine
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def db_engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    var_dir = tmp_path_factory.mktemp(f"var-{backend}")
+    url = f"sqlite:///{var_dir / 'test.sqlite3'}" if backend == "sqlite" else POSTGRES_URL
+    assert url is not None
+    engine = prepare_database(url, var_dir)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def kz(db_engine: Engine, tmp_path: Path) -> Iterator[Kyzmat]:
+    """A runtime whose every session joins one outer transaction, rolled back after the test."""
+    connection = db_engine.connect()
+    outer = connection.begin()
+    k = create_kyzmat(make_settings(tmp_path, str(db_engine.url.render_as_string(hide_password=False))),
+                      engine=db_engine)
+    k.sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    k.read_sessions = k.sessions
+    yield k
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def session(kz: Kyzmat) -> Iterator[Session]:
+    with kz.sessions() as s:
+        yield s
+
+
+@pytest.fixture
+def user(session: Session) -> Callable[[str], User]:
+    """Look up a demo user by username (see engine/demo.py)."""
+
+    def get(username: str) -> User:
+        found = session.scalar(select(User).where(User.username == username))
+        assert found is not None, username
+        return found
+
+    return get

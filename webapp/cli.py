@@ -1,0 +1,253 @@
+"""The `kyzmat` command: a Flask CLI group whose commands call engine verbs."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from engine import schema
+from engine.context import Kyzmat
+from engine.db import transaction
+from engine.errors import KyzmatError, NotInitialised
+
+
+def _create_app() -> Any:
+    from . import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Kyzmat: municipal workflows on the Kyrgyz working-day calendar."""
+
+
+def kz() -> Kyzmat:
+    return current_app.extensions["kyzmat"]
+
+
+def _initialised() -> Kyzmat:
+    """The context, after checking the schema exists and is current (a clear message otherwise)."""
+    k = kz()
+    try:
+        schema.require_current(k.db)
+    except NotInitialised as err:
+        raise click.ClickException(str(err)) from None
+    return k
+
+
+@main.command("init")
+@with_appcontext
+def init() -> None:
+    """Create or upgrade the schema and load the diagrams in processes/."""
+    from engine import processes
+
+    k = kz()
+    schema.upgrade(k.db)
+    with transaction(k.sessions) as session:
+        try:
+            results = processes.load_directory(session, k.settings.processes_dir, k.settings.forms_dir, k.clock.now())
+        except KyzmatError as err:
+            raise click.ClickException(str(err)) from None
+        except Exception as err:  # a DiagramError lists every problem
+            if type(err).__name__ == "DiagramError":
+                raise click.ClickException(f"processes/ does not pass the checks:\n{err}") from None
+            raise
+    for version, created in results:
+        state = "published" if created else "unchanged"
+        click.echo(f"{version.process_id}: version {version.number} ({state})")
+    click.echo(f"Database ready: {k.db.url.render_as_string(hide_password=True)}")
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True, help="Run the timer scheduler in-process.")
+@with_appcontext
+def run(host: str, port: int, scheduler: bool) -> None:
+    """Serve the app (with the in-process scheduler)."""
+    _initialised()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if scheduler and app.extensions["kyzmat"].settings.scheduler:
+        from engine.scheduler import start_in_process
+
+        start_in_process(app.extensions["kyzmat"])
+    click.echo(f"Kyzmat on http://{host}:{port}/")
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@main.command("demo")
+@with_appcontext
+def demo() -> None:
+    """Load the demo municipality and one user per role; print the logins."""
+    from engine import demo as demo_data
+
+    k = _initialised()
+    with transaction(k.sessions) as session:
+        created = demo_data.load(session, k.clock.now())
+    click.echo("Demo logins (password for all: " + demo_data.DEMO_PASSWORD + "):")
+    for username, role, muni in demo_data.LOGINS:
+        click.echo(f"  {username:<14} {role:<22} {muni or 'national'}")
+    if not created:
+        click.echo("(demo data was already loaded)")
+
+
+# --- processes --------------------------------------------------------------------------------------
+
+
+@main.group("processes")
+def processes_group() -> None:
+    """Check and list diagrams."""
+
+
+@processes_group.command("check")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@with_appcontext
+def processes_check(files: tuple[Path, ...]) -> None:
+    """Validate diagrams (all of processes/ by default); exit 1 on any problem."""
+    from engine.processes import check_directory
+
+    k = kz()
+    paths = list(files) or sorted(k.settings.processes_dir.glob("*.bpmn"))
+    if not paths:
+        raise click.ClickException("No .bpmn files to check.")
+    problems = check_directory(paths, k.settings.forms_dir)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {len(paths)} file(s).", err=True)
+        sys.exit(1)
+    click.echo(f"{len(paths)} file(s) OK.")
+
+
+# --- calendar ---------------------------------------------------------------------------------------
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+@main.group("calendar")
+def calendar_group() -> None:
+    """The Kyrgyz working-day calendar."""
+
+
+@calendar_group.command("next-working-day")
+@click.argument("day")
+@with_appcontext
+def cal_next(day: str) -> None:
+    """Print the next working day after DAY."""
+    click.echo(_initialised().calendar().next_working_day(_date(day)).isoformat())
+
+
+@calendar_group.command("add-working-days")
+@click.argument("day")
+@click.argument("n", type=click.IntRange(0, 3660))
+@with_appcontext
+def cal_add_working(day: str, n: int) -> None:
+    """Print the N-th working day after DAY."""
+    click.echo(_initialised().calendar().add_working_days(_date(day), n).isoformat())
+
+
+@calendar_group.command("add-days")
+@click.argument("day")
+@click.argument("n", type=click.IntRange(0, 3660))
+@with_appcontext
+def cal_add_days(day: str, n: int) -> None:
+    """Print DAY + N calendar days, moved forward to a working day."""
+    click.echo(_initialised().calendar().add_days(_date(day), n).isoformat())
+
+
+@calendar_group.command("holidays")
+@click.argument("year", type=click.IntRange(1992, 2100))
+@with_appcontext
+def cal_holidays(year: int) -> None:
+    """Print the year's public holidays and the administrator's exceptions."""
+    from engine.calendar_admin import exceptions_for_year
+
+    k = _initialised()
+    cal = k.calendar()
+    click.echo(f"{'date':<12}{'day':<5}{'working':<9}what")
+    rows: dict[date, str] = {d: name for d, name in cal.holidays(year)}
+    with k.sessions() as session:
+        for exc in exceptions_for_year(session, year):
+            kind = "working day by decree" if exc.working else "day off by decree"
+            rows[exc.day] = f"{rows[exc.day]}; " if exc.day in rows else ""
+            rows[exc.day] += f"{kind}: {exc.reason}"
+    for day in sorted(rows):
+        click.echo(f"{day.isoformat():<12}{day.strftime('%a'):<5}{'yes' if cal.is_working_day(day) else 'no':<9}{rows[day]}")
+
+
+@calendar_group.command("set")
+@click.argument("day")
+@click.argument("kind", type=click.Choice(["day-off", "working-day"]))
+@click.option("--reason", required=True, help="The decree or reason, shown to users.")
+@with_appcontext
+def cal_set(day: str, kind: str, reason: str) -> None:
+    """Make DAY a day off or a working day (a government decree)."""
+    from engine.calendar_admin import set_exception
+
+    k = _initialised()
+    with transaction(k.sessions) as session:
+        set_exception(session, _date(day), kind == "working-day", reason, now=k.clock.now())
+    k.calendar_changed()
+    click.echo(f"{day}: {kind}")
+
+
+@calendar_group.command("unset")
+@click.argument("day")
+@with_appcontext
+def cal_unset(day: str) -> None:
+    """Remove the exception for DAY."""
+    from engine.calendar_admin import unset_exception
+
+    k = _initialised()
+    with transaction(k.sessions) as session:
+        if not unset_exception(session, _date(day), now=k.clock.now()):
+            raise click.ClickException(f"No exception on {day}.")
+    k.calendar_changed()
+    click.echo(f"{day}: exception removed")
+
+
+# --- users ------------------------------------------------------------------------------------------
+
+
+@main.group("users")
+def users_group() -> None:
+    """Users and their roles."""
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--name", "full_name", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", "roles", multiple=True, required=True,
+              help="ROLE@MUNICIPALITY_CODE, or ROLE for a national role; repeatable.")
+@click.option("--email")
+@click.option("--locale", type=click.Choice(["ky", "ru", "en"]), default="ky")
+@with_appcontext
+def users_create(username: str, full_name: str, password: str, roles: tuple[str, ...], email: str | None,
+                 locale: str) -> None:
+    """Create a user with roles."""
+    from engine import accounts
+
+    k = _initialised()
+    grants = [(r.split("@", 1)[0], r.split("@", 1)[1] if "@" in r else None) for r in roles]
+    try:
+        with transaction(k.sessions) as session:
+            accounts.create_user(session, username=username, password=password, full_name=full_name,
+                                 now=k.clock.now(), grants=grants, email=email, locale=locale)
+    except KyzmatError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"Created {username}")
