@@ -20,6 +20,11 @@ from .models import AuditEvent, HumanTask, Municipality, ProcessInstance, Proces
 from .operators import OperatorContext
 from .processes import latest_version
 
+# Read-model rows are written with Core statements: they are plain inserts and updates, and the
+# ORM's unit-of-work bookkeeping for them cost more than the rest of a step (see docs/benchmarks.md).
+_HUMAN_TASK = HumanTask.__table__
+_TIMER = Timer.__table__
+
 # --- starting -------------------------------------------------------------------------------------
 
 
@@ -154,8 +159,8 @@ def complete_task(
         wfapi.complete_user_task(wf, task.task_uuid, clean)
     audit.record(session, "task_completed", at=now, actor_id=actor.id, instance_id=instance.id,
                  process_id=instance.process_id, step_id=task.step_id, task_id=task.id)
-    task.draft = None
     _save(kz, session, instance, wf, version, now, actor_id=actor.id, completed_uuid=task.task_uuid)
+    session.expire(task)  # its row was closed by a Core UPDATE
     return instance
 
 
@@ -472,23 +477,33 @@ def _save(
 
     Returns the number of timers that fired since the last save.
     """
-    instance.state = wfapi.serialize(wf)
-    instance.revision = new_token()
-    instance.updated_at = now
+    ready = wfapi.ready_user_tasks(wf)
+    waiting = wfapi.waiting_timers(wf)
+    previous_tasks = set(instance.summary.get("open_tasks", []))
+    previous_timers: dict[str, str] = instance.summary.get("waiting_timers", {})
     data = wfapi.case_data(wf)
     props = version.info.get("properties", {})
     reference = _dotted(data, props.get("reference_variable"))
     subject = _dotted(data, props.get("subject_variable"))
+    # Every change to the instance row is made before the first statement below autoflushes it,
+    # so each save is exactly one UPDATE (one lock_version step).
+    instance.state = wfapi.serialize(wf)
+    instance.revision = new_token()
+    instance.updated_at = now
     instance.reference = str(reference) if reference else instance.reference
     instance.subject = str(subject)[:300] if subject else instance.subject
-    _sync_tasks(session, instance, wf, version, now, actor_id, completed_uuid)
-    fired = _sync_timers(session, instance, wf, now)
-    if wfapi.is_completed(wf) and instance.status == "running":
+    instance.summary = {**(instance.summary or {}), "open_tasks": sorted(r.uuid for r in ready),
+                        "waiting_timers": {t.uuid: t.element_id for t in waiting}}
+    completed = wfapi.is_completed(wf) and instance.status == "running"
+    if completed:
         instance.status = "completed"
         instance.completed_at = now
-        audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
-                     process_id=instance.process_id, end=wfapi.reached_end_event(wf))
     try:
+        _sync_tasks(session, instance, ready, previous_tasks, version, now, actor_id, completed_uuid)
+        fired = _sync_timers(session, instance, wf, waiting, previous_timers, now)
+        if completed:
+            audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
+                         process_id=instance.process_id, end=wfapi.reached_end_event(wf))
         session.flush()
     except StaleDataError as err:
         raise Conflict("Someone else changed this case at the same time. Reload the page and try again.") from err
@@ -496,45 +511,39 @@ def _save(
     return fired
 
 
-def _sync_tasks(session: Session, instance: ProcessInstance, wf: Any, version: LoadedVersion, now: datetime,
-                actor_id: int | None, completed_uuid: str | None) -> None:
-    open_rows = {r.task_uuid: r for r in session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))}
+def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[wfapi.ReadyTask], previous: set[str],
+                version: LoadedVersion, now: datetime, actor_id: int | None, completed_uuid: str | None) -> None:
+    """Insert rows for steps that became ready; close rows of steps that are no longer ready.
+
+    The previous open set is kept in the instance's summary, so no query is needed to diff.
+    """
+    current = {r.uuid for r in ready}
+    gone = previous - current
+    if completed_uuid in gone:
+        gone.discard(completed_uuid)
+        session.execute(_HUMAN_TASK.update().where(_HUMAN_TASK.c.task_uuid == completed_uuid).values(
+            status="completed", completed_at=now, completed_by_id=actor_id, draft=None))
+    if gone:
+        session.execute(_HUMAN_TASK.update().where(_HUMAN_TASK.c.task_uuid.in_(gone)).values(
+            status="cancelled", completed_at=now))
     elements = version.info["elements"]
-    seen = set()
     municipality_cache: dict[str, int | None] = {}
-    for ready in wfapi.ready_user_tasks(wf):
-        seen.add(ready.uuid)
-        priority = "high" if ready.data.get("priority") == "high" else "normal"
-        row = open_rows.get(ready.uuid)
-        if row is not None:
-            row.priority = priority
-            row.due_at = row.due_at or ready.due_at
+    rows = []
+    for r in ready:
+        if r.uuid in previous:
             continue
-        element = elements.get(ready.step_id, {})
-        session.add(HumanTask(
-            instance_id=instance.id,
-            task_uuid=ready.uuid,
-            process_id=instance.process_id,
-            step_id=ready.step_id,
-            names=element.get("names") or {"ky": ready.step_id},
-            role=ready.lane or element.get("lane") or "",
-            municipality_id=_task_municipality(session, instance, ready.data, municipality_cache),
-            form=element.get("form"),
-            status="open",
-            priority=priority,
-            due_at=ready.due_at,
-            created_at=now,
-        ))
-    for uuid, row in open_rows.items():
-        if uuid in seen:
-            continue
-        row.completed_at = now
-        if uuid == completed_uuid:
-            row.status = "completed"
-            row.completed_by_id = actor_id
-        else:
-            row.status = "cancelled"
+        element = elements.get(r.step_id, {})
+        rows.append({
+            "instance_id": instance.id, "task_uuid": r.uuid, "process_id": instance.process_id,
+            "step_id": r.step_id, "names": element.get("names") or {"ky": r.step_id},
+            "role": r.lane or element.get("lane") or "",
+            "municipality_id": _task_municipality(session, instance, r.data, municipality_cache),
+            "form": element.get("form"), "status": "open",
+            "priority": "high" if r.data.get("priority") == "high" else "normal",
+            "due_at": r.due_at, "created_at": now,
+        })
+    if rows:
+        session.execute(_HUMAN_TASK.insert(), rows)
 
 
 def _task_municipality(session: Session, instance: ProcessInstance, data: dict[str, Any],
@@ -547,29 +556,30 @@ def _task_municipality(session: Session, instance: ProcessInstance, data: dict[s
     return cache[code] if cache[code] is not None else instance.municipality_id
 
 
-def _sync_timers(session: Session, instance: ProcessInstance, wf: Any, now: datetime) -> int:
-    waiting_rows = {r.task_uuid: r for r in session.scalars(
-        select(Timer).where(Timer.instance_id == instance.id, Timer.status == "waiting"))}
-    seen = set()
-    for timer in wfapi.waiting_timers(wf):
-        seen.add(timer.uuid)
-        if timer.uuid not in waiting_rows:
-            session.add(Timer(instance_id=instance.id, task_uuid=timer.uuid, element_id=timer.element_id,
-                              attached_to=timer.attached_to, due_at=timer.due_at, status="waiting"))
-    fired = 0
-    for uuid, row in waiting_rows.items():
-        if uuid in seen:
+def _sync_timers(session: Session, instance: ProcessInstance, wf: Any, waiting: list[wfapi.WaitingTimer],
+                 previous: dict[str, str], now: datetime) -> int:
+    """Insert rows for new waiting timers; mark the ones no longer waiting fired or cancelled."""
+    current = {t.uuid: t.element_id for t in waiting}
+    new = [t for t in waiting if t.uuid not in previous]
+    if new:
+        session.execute(_TIMER.insert(), [
+            {"instance_id": instance.id, "task_uuid": t.uuid, "element_id": t.element_id,
+             "attached_to": t.attached_to, "due_at": t.due_at, "status": "waiting"} for t in new])
+    fired, cancelled = [], []
+    for uuid, element_id in previous.items():
+        if uuid in current:
             continue
         if wfapi.task_state(wf, uuid) == "COMPLETED":
-            row.status = "fired"
-            row.fired_at = now
-            fired += 1
+            fired.append(uuid)
             audit.record(session, "timer_fired", at=now, instance_id=instance.id, process_id=instance.process_id,
-                         step_id=row.element_id, due_at=row.due_at.isoformat(), attached_to=row.attached_to)
+                         step_id=element_id, task_uuid=uuid)
         else:
-            row.status = "cancelled"
-    return fired
-
+            cancelled.append(uuid)
+    if fired:
+        session.execute(_TIMER.update().where(_TIMER.c.task_uuid.in_(fired)).values(status="fired", fired_at=now))
+    if cancelled:
+        session.execute(_TIMER.update().where(_TIMER.c.task_uuid.in_(cancelled)).values(status="cancelled"))
+    return len(fired)
 
 def next_task_for(session: Session, actor: User, instance_id: int) -> HumanTask | None:
     """The open step of this case the actor can do next (so a clerk flows from step to step)."""

@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from engine.bpmn.layout import LayoutError, add_layout
+from engine.bpmn.layout import LayoutError, add_layout, main
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = {
@@ -249,3 +249,17 @@ def test_shipped_diagrams_carry_the_generated_layout():
     for path in sorted((ROOT / "processes").glob("citizen_service.bpmn")):
         data = path.read_bytes()
         assert add_layout(data) == data, f"{path.name}: run engine.bpmn.layout.add_layout on it"
+
+
+def test_command_line_rewrites_files(tmp_path, capsys):
+    good = tmp_path / "sample.bpmn"
+    good.write_text(SAMPLE, encoding="utf-8")
+    bad = tmp_path / "bad.bpmn"
+    bad.write_bytes(b"<x/>")
+    assert main([str(good)]) == 0
+    assert good.read_bytes() == add_layout(SAMPLE.encode())
+    assert main([str(good), str(bad), str(tmp_path / "missing.bpmn")]) == 1
+    out, err = capsys.readouterr()
+    assert "layout written" in out and "unchanged" in out
+    assert "bad.bpmn: the root element must be bpmn:definitions" in err and "missing.bpmn" in err
+    assert main([]) == 2

@@ -17,9 +17,8 @@ that bpmn-js shows them readably:
   timers to the right, a flow's name beside its first segment (its last one when a sibling
   flow shares the first).
 
-Run it on a diagram whose semantic part changed, e.g.
-`python -c "import sys; from engine.bpmn.layout import add_layout; p = sys.argv[1]; ...`
-(see docs/processes.md, "Regenerating the drawing").
+After editing a diagram's semantic part, redraw it with
+`python -m engine.bpmn.layout processes/<process_id>.bpmn` (rewrites the file in place).
 
 Only `engine/bpmn/` imports SpiffWorkflow; this module does not need it (lxml only).
 Contents of expanded sub-processes are not laid out: a sub-process is drawn collapsed.
@@ -27,12 +26,14 @@ Contents of expanded sub-processes are not laid out: a sub-process is drawn coll
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lxml import etree
 
-__all__ = ["LayoutError", "add_layout"]
+__all__ = ["LayoutError", "add_layout", "main"]
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
@@ -615,3 +616,29 @@ def add_layout(bpmn: bytes) -> bytes:
     etree.cleanup_namespaces(root, top_nsmap={"bpmndi": BPMNDI, "dc": DC, "di": DI})
     body = etree.tostring(root, xml_declaration=False, encoding="UTF-8", pretty_print=True)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m engine.bpmn.layout FILE...`: rewrite each diagram with a freshly generated drawing."""
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m engine.bpmn.layout DIAGRAM.bpmn...", file=sys.stderr)
+        return 2
+    status = 0
+    for name in paths:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+            out = add_layout(data)
+        except (OSError, LayoutError) as err:
+            print(f"{name}: {err}", file=sys.stderr)
+            status = 1
+            continue
+        if out != data:
+            path.write_bytes(out)
+        print(f"{name}: {'layout written' if out != data else 'unchanged'}")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
