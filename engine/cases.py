@@ -74,7 +74,7 @@ def start_case(
         wfapi.advance(wf)
     audit.record(session, "case_started", at=now, actor_id=actor.id, instance_id=instance.id,
                  process_id=process_id, version=version.number)
-    _save(kz, session, instance, wf, version, now, actor_id=actor.id)
+    _save(kz, session, instance, wf, version, now, actor_id=actor.id, claimant=actor)
     return instance
 
 
@@ -159,7 +159,8 @@ def complete_task(
         wfapi.complete_user_task(wf, task.task_uuid, clean)
     audit.record(session, "task_completed", at=now, actor_id=actor.id, instance_id=instance.id,
                  process_id=instance.process_id, step_id=task.step_id, task_id=task.id)
-    _save(kz, session, instance, wf, version, now, actor_id=actor.id, completed_uuid=task.task_uuid)
+    _save(kz, session, instance, wf, version, now, actor_id=actor.id, completed_uuid=task.task_uuid,
+          claimant=actor, claim_role=task.role)
     session.expire(task)  # its row was closed by a Core UPDATE
     return instance
 
@@ -472,6 +473,8 @@ def _save(
     *,
     actor_id: int | None,
     completed_uuid: str | None = None,
+    claimant: User | None = None,
+    claim_role: str | None = None,
 ) -> int:
     """Write the state and, in the same transaction, the human-task and timer read models.
 
@@ -499,7 +502,8 @@ def _save(
         instance.status = "completed"
         instance.completed_at = now
     try:
-        _sync_tasks(session, instance, ready, previous_tasks, version, now, actor_id, completed_uuid)
+        _sync_tasks(session, instance, ready, previous_tasks, version, now, actor_id, completed_uuid,
+                    claimant, claim_role)
         fired = _sync_timers(session, instance, wf, waiting, previous_timers, now)
         if completed:
             audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
@@ -512,10 +516,13 @@ def _save(
 
 
 def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[wfapi.ReadyTask], previous: set[str],
-                version: LoadedVersion, now: datetime, actor_id: int | None, completed_uuid: str | None) -> None:
+                version: LoadedVersion, now: datetime, actor_id: int | None, completed_uuid: str | None,
+                claimant: User | None = None, claim_role: str | None = None) -> None:
     """Insert rows for steps that became ready; close rows of steps that are no longer ready.
 
     The previous open set is kept in the instance's summary, so no query is needed to diff.
+    A new step in the same role as the one just done (or the first steps of a case the claimant
+    started) is assigned to the claimant: the citizen is still at the clerk's desk.
     """
     current = {r.uuid for r in ready}
     gone = previous - current
@@ -533,11 +540,15 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[wfapi.R
         if r.uuid in previous:
             continue
         element = elements.get(r.step_id, {})
+        role = r.lane or element.get("lane") or ""
+        municipality_id = _task_municipality(session, instance, r.data, municipality_cache)
+        claimed = (claimant is not None and (claim_role is None or claim_role == role)
+                   and access.holds(claimant, role, municipality_id))
         rows.append({
             "instance_id": instance.id, "task_uuid": r.uuid, "process_id": instance.process_id,
             "step_id": r.step_id, "names": element.get("names") or {"ky": r.step_id},
-            "role": r.lane or element.get("lane") or "",
-            "municipality_id": _task_municipality(session, instance, r.data, municipality_cache),
+            "role": role, "municipality_id": municipality_id,
+            "claimed_by_id": claimant.id if claimed and claimant is not None else None,
             "form": element.get("form"), "status": "open",
             "priority": "high" if r.data.get("priority") == "high" else "normal",
             "due_at": r.due_at, "created_at": now,
