@@ -19,6 +19,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def _error(status: int, message: str, **extra: Any) -> Any:
+    if status == 401:  # RFC 9110: a 401 names the scheme to use
+        return jsonify({"error": message, **extra}), status, {"WWW-Authenticate": 'Basic realm="kyzmat", charset="UTF-8"'}
     return jsonify({"error": message, **extra}), status
 
 
@@ -68,6 +70,15 @@ def _kyzmat(err: KyzmatError) -> Any:
 @bp.errorhandler(HTTPException)
 def _http(err: HTTPException) -> Any:
     return _error(err.code or 500, err.description or err.name)
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _unrouted(err: HTTPException) -> Any:
+    """No route matched, so the blueprint's handlers do not apply: still answer JSON under /api/."""
+    if request.path.startswith(bp.url_prefix or "/api/v1"):
+        return _error(err.code or 404, err.description or err.name)
+    return err
 
 
 def task_json(task: HumanTask, days_left: int | None = None) -> dict[str, Any]:

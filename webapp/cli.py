@@ -10,6 +10,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.exc import OperationalError
 
 from engine import schema
 from engine.context import Kyzmat
@@ -32,6 +33,14 @@ def kz() -> Kyzmat:
     return current_app.extensions["kyzmat"]
 
 
+def _unreachable(k: Kyzmat, err: OperationalError) -> click.ClickException:
+    reason = str(getattr(err, "orig", None) or err).strip().splitlines()[-1]
+    return click.ClickException(
+        f"Cannot open the database at {k.db.url.render_as_string(hide_password=True)}: {reason}\n"
+        "Check KYZMAT_DATABASE_URL (and that the database server is running)."
+    )
+
+
 def _initialised() -> Kyzmat:
     """The context, after checking the schema exists and is current (a clear message otherwise)."""
     k = kz()
@@ -39,6 +48,8 @@ def _initialised() -> Kyzmat:
         schema.require_current(k.db)
     except NotInitialised as err:
         raise click.ClickException(str(err)) from None
+    except OperationalError as err:
+        raise _unreachable(k, err) from None
     return k
 
 
@@ -49,7 +60,10 @@ def init() -> None:
     from engine import processes
 
     k = kz()
-    schema.upgrade(k.db)
+    try:
+        schema.upgrade(k.db)
+    except OperationalError as err:
+        raise _unreachable(k, err) from None
     with transaction(k.sessions) as session:
         try:
             results = processes.load_directory(session, k.settings.processes_dir, k.settings.forms_dir, k.clock.now())
@@ -116,7 +130,15 @@ def processes_check(files: tuple[Path, ...]) -> None:
     from engine.processes import check_directory
 
     k = kz()
-    paths = list(files) or sorted(k.settings.processes_dir.glob("*.bpmn"))
+    paths: list[Path] = []
+    for given in files or (k.settings.processes_dir,):
+        if given.is_dir():
+            paths += sorted(given.glob("*.bpmn"))
+        elif given.suffix.lower() == ".bpmn":
+            paths.append(given)  # a missing file is reported by the check
+        else:
+            raise click.ClickException(
+                f"{given}: not a .bpmn file or a directory (DMN tables are checked with the diagrams beside them).")
     if not paths:
         raise click.ClickException("No .bpmn files to check.")
     problems = check_directory(paths, k.settings.forms_dir)
@@ -246,8 +268,8 @@ def users_create(username: str, full_name: str, password: str, roles: tuple[str,
     grants = [(r.split("@", 1)[0], r.split("@", 1)[1] if "@" in r else None) for r in roles]
     try:
         with transaction(k.sessions) as session:
-            accounts.create_user(session, username=username, password=password, full_name=full_name,
-                                 now=k.clock.now(), grants=grants, email=email, locale=locale)
+            user = accounts.create_user(session, username=username, password=password, full_name=full_name,
+                                        now=k.clock.now(), grants=grants, email=email, locale=locale)
     except KyzmatError as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"Created {username}")
+    click.echo(f"Created {user.username}")

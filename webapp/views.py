@@ -7,9 +7,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import cases
+from engine import access, cases
 from engine import forms as formlib
 from engine.errors import Conflict, Forbidden, InvalidData, KyzmatError, NotFound
+from engine.models import User
 
 from .auth import db, kz, login_required
 from .templating import lang
@@ -68,6 +69,10 @@ def task(task_id: int) -> Any:
     status = 200
     if request.method == "POST":
         if not view.may_act:
+            if view.task.status != "open" and access.may_act_on(g.user, view.task):
+                # A second submit of a step that is already done (back button, double click, a colleague).
+                flash(CONFLICT_MESSAGE(), "error")
+                return redirect(url_for("views.case", instance_id=view.instance.id))
             abort(403)
         data = formlib.coerce_form(view.schema, request.form)
         try:
@@ -172,4 +177,6 @@ def receipt(instance_id: int) -> Any:
     if not view.data.get("registration"):
         abort(404)
     service = kz().catalogue.get(view.data.get("service_code", "")) if view.data.get("service_code") else None
-    return render_template("receipt.html", view=view, service=service)
+    starter = db().get(User, view.instance.started_by_id) if view.instance.started_by_id else None
+    return render_template("receipt.html", view=view, service=service,
+                           operator_name=starter.full_name if starter else view.data.get("started_by", ""))
