@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .calendar import BISHKEK
@@ -28,14 +30,17 @@ def register_in_journal(ctx: OperatorContext | None, data: dict[str, Any], param
     now = ctx.clock.now().astimezone(BISHKEK)
     municipality = ctx.session.get(Municipality, ctx.instance.municipality_id)
     assert municipality is not None
-    counter = ctx.session.scalar(
+    # Create the year's counter if it is missing without racing another registration, then lock it.
+    dialect = ctx.session.get_bind().dialect.name
+    make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    ctx.session.execute(make_insert(JournalCounter.__table__).values(
+        municipality_id=municipality.id, year=now.year, last_number=0).on_conflict_do_nothing())
+    counter = ctx.session.scalars(
         select(JournalCounter)
         .where(JournalCounter.municipality_id == municipality.id, JournalCounter.year == now.year)
         .with_for_update()
-    )
-    if counter is None:
-        counter = JournalCounter(municipality_id=municipality.id, year=now.year, last_number=0)
-        ctx.session.add(counter)
+        .execution_options(populate_existing=True)
+    ).one()
     counter.last_number += 1
     ctx.session.flush()
     return {

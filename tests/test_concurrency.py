@@ -7,6 +7,8 @@ own, created and dropped here, so the suite's shared `test` database is never to
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +24,16 @@ from sqlalchemy.orm import Session
 
 from engine import cases
 from engine.bpmn import workflow as wfapi
+from engine.calendar import BISHKEK
 from engine.context import Kyzmat, create_kyzmat
 from engine.db import make_engine, transaction
 from engine.errors import Conflict
 from engine.models import AuditEvent, HumanTask, ProcessInstance, User
 from tests.conftest import BACKENDS, POSTGRES_URL, make_settings, prepare_database
 
-PG_DATABASE = "kyzmat_concurrency"
+# Named per process, so two test runs against the same server do not drop each other's databases.
+PG_DATABASE = f"kyzmat_concurrency_{os.getpid()}"
+PG_TEMPLATE = f"kyzmat_concurrency_template_{os.getpid()}"
 BARRIER_TIMEOUT_S = 60  # only reached if a thread is stuck: the test then fails instead of hanging
 
 RECEPTION = {
@@ -42,43 +47,59 @@ RECEPTION = {
 ADVICE = {"documents_help_given": True}  # completing D_03 registers the case in the journal
 
 
-def _postgres_url() -> str:
-    """A fresh database beside the suite's; skip (with the reason) when the server will not make one."""
+def _pg_url(database: str) -> str:
+    assert POSTGRES_URL is not None
+    return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def _pg_admin(*statements: str) -> None:
+    """Run statements on the server's suite database outside a transaction (CREATE/DROP DATABASE)."""
     assert POSTGRES_URL is not None
     admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
-    except (OperationalError, ProgrammingError) as err:
-        pytest.skip(f"cannot create the PostgreSQL database {PG_DATABASE!r} for the concurrency tests: {err.orig}")
-    finally:
-        admin.dispose()
-    return make_url(POSTGRES_URL).set(database=PG_DATABASE).render_as_string(hide_password=False)
-
-
-def _drop_postgres() -> None:
-    assert POSTGRES_URL is not None
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
+            for statement in statements:
+                conn.execute(text(statement))
     finally:
         admin.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def committed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kyzmat]:
-    """A runtime on a database of its own whose sessions really commit."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A prepared database (schema, processes, demo users) that each test copies: a SQLite file, or on
+    PostgreSQL a template database of its own, so the suite's shared `test` database is never touched."""
     backend = request.param
-    url = f"sqlite:///{tmp_path / 'concurrency.sqlite3'}" if backend == "sqlite" else _postgres_url()
-    engine = prepare_database(url, tmp_path)
+    var_dir = tmp_path_factory.mktemp(f"concurrency-{backend}")
+    if backend == "sqlite":
+        path = var_dir / "template.sqlite3"
+        prepare_database(f"sqlite:///{path}", var_dir).dispose()  # disposing checkpoints the WAL into the file
+        yield str(path)
+        return
+    try:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)',
+                  f'DROP DATABASE IF EXISTS "{PG_TEMPLATE}" WITH (FORCE)', f'CREATE DATABASE "{PG_TEMPLATE}"')
+    except (OperationalError, ProgrammingError) as err:
+        pytest.skip(f"cannot create PostgreSQL databases for the concurrency tests: {err.orig}")
+    prepare_database(_pg_url(PG_TEMPLATE), var_dir).dispose()
+    yield PG_TEMPLATE
+    _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)', f'DROP DATABASE IF EXISTS "{PG_TEMPLATE}"')
+
+
+@pytest.fixture
+def committed(template: str, tmp_path: Path) -> Iterator[Kyzmat]:
+    """A runtime on a fresh copy of the template whose sessions really commit."""
+    if template.endswith(".sqlite3"):
+        url = f"sqlite:///{tmp_path / 'concurrency.sqlite3'}"
+        shutil.copyfile(template, tmp_path / "concurrency.sqlite3")
+    else:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)',
+                  f'CREATE DATABASE "{PG_DATABASE}" TEMPLATE "{PG_TEMPLATE}"')
+        url = _pg_url(PG_DATABASE)
+    engine = make_engine(url)
     try:
         yield create_kyzmat(make_settings(tmp_path, url), engine=engine)
     finally:
         engine.dispose()
-        if backend == "postgres":
-            _drop_postgres()
 
 
 def _user(session: Session, username: str) -> User:
@@ -252,72 +273,66 @@ def test_a_stale_expected_lock_version_changes_nothing(committed: Kyzmat) -> Non
 # --- two cases registered at once ---------------------------------------------------------------------
 
 
-def test_two_cases_registered_at_once_get_different_journal_numbers(committed: Kyzmat) -> None:
-    """The journal's first number of the year, taken by two cases at the same moment."""
+def _at_advice(kz: Kyzmat, count: int) -> list[int]:
+    """Start cases and bring each to D_03, whose completion registers it in the journal."""
     ids = []
-    for _ in range(2):
-        instance_id = _start(committed)
-        _complete(committed, instance_id, "D_02_reception", RECEPTION)
+    for _ in range(count):
+        instance_id = _start(kz)
+        _complete(kz, instance_id, "D_02_reception", RECEPTION)
         ids.append(instance_id)
+    return ids
 
+
+def _register_at_once(kz: Kyzmat, ids: list[int]) -> list[str]:
     def register(instance_id: int) -> Callable[[threading.Barrier], str | None]:
         def work(barrier: threading.Barrier) -> str | None:
-            with kz_read(committed) as r:
+            with kz.read_sessions() as r:
                 task_id = _open_task(r, instance_id, "D_03_advise").id
             barrier.wait()
-            with transaction(committed.sessions) as s:
-                inst = cases.complete_task(committed, s, _user(s, "operator"), task_id, ADVICE)
-                return inst.reference
+            with transaction(kz.sessions) as s:
+                return cases.complete_task(kz, s, _user(s, "operator"), task_id, ADVICE).reference
         return work
 
-    outcomes = _race([register(ids[0]), register(ids[1])])
-    _only_conflicts(outcomes)  # a retryable Conflict is acceptable; a database error is not
+    outcomes = _race([register(i) for i in ids])
+    _only_conflicts(outcomes)  # a retryable Conflict is acceptable; a database error (a 500) is not
     numbers = [value for kind, value in outcomes if kind == "ok"]
-    assert numbers, outcomes
-    assert len(set(numbers)) == len(numbers)
-    with committed.sessions() as s:
+    assert numbers and len(set(numbers)) == len(numbers), outcomes
+    with kz.sessions() as s:
         references = s.scalars(select(ProcessInstance.reference).where(ProcessInstance.id.in_(ids))).all()
     assert sorted(r for r in references if r) == sorted(numbers)
+    return numbers
+
+
+def test_cases_registered_at_once_get_different_journal_numbers(committed: Kyzmat) -> None:
+    first, *racing = _at_advice(committed, 3)
+    _complete(committed, first, "D_03_advise", ADVICE)  # the year's counter exists from here on
+    numbers = _register_at_once(committed, racing)
+    assert set(numbers) <= {f"DS-{_year(committed)}-00002", f"DS-{_year(committed)}-00003"}
 
 
 def test_the_first_number_of_the_year_taken_twice_at_once(committed: Kyzmat) -> None:
-    """Both transactions look for the year's journal counter before either has created it."""
+    """Both transactions look for the year's journal counter before either has created it
+    (a SELECT ... FOR UPDATE alone locks nothing then, and both INSERT the counter)."""
     if committed.db.dialect.name == "sqlite":
-        pytest.skip("SQLite serialises writers at BEGIN IMMEDIATE, so the two cannot look at once")
-    ids = []
-    for _ in range(2):
-        instance_id = _start(committed)
-        _complete(committed, instance_id, "D_02_reception", RECEPTION)
-        ids.append(instance_id)
-    with committed.sessions() as s:
-        tasks = [_open_task(s, i, "D_03_advise").id for i in ids]
-    looked = threading.Barrier(2, timeout=BARRIER_TIMEOUT_S)
-    waiting = threading.local()
+        pytest.skip("SQLite serialises writers at BEGIN IMMEDIATE, so two cannot look for the counter at once")
+    ids = _at_advice(committed, 2)
+    # Hold each transaction just before it inserts into journal_counter until the other gets there too.
+    both_there = threading.Barrier(2, timeout=10)
 
-    def after_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if "FROM journal_counter" in statement and "FOR UPDATE" in statement and not getattr(waiting, "done", False):
-            waiting.done = True
+    def before_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO JOURNAL_COUNTER"):
             try:
-                looked.wait()
+                both_there.wait()
             except threading.BrokenBarrierError:
-                pass  # the other thread did not get here (it failed or finished first)
+                pass  # the other one never inserts (the counter is created some other way): no race to stage
 
-    def register(task_id: int) -> Callable[[threading.Barrier], str | None]:
-        def work(barrier: threading.Barrier) -> str | None:
-            barrier.wait()
-            with transaction(committed.sessions) as s:
-                return cases.complete_task(committed, s, _user(s, "operator"), task_id, ADVICE).reference
-        return work
-
-    event.listen(committed.db, "after_cursor_execute", after_execute)
+    event.listen(committed.db, "before_cursor_execute", before_execute)
     try:
-        outcomes = _race([register(tasks[0]), register(tasks[1])])
+        numbers = _register_at_once(committed, ids)
     finally:
-        event.remove(committed.db, "after_cursor_execute", after_execute)
-    _only_conflicts(outcomes)  # a retryable Conflict is acceptable; an IntegrityError (a 500) is not
-    numbers = [value for kind, value in outcomes if kind == "ok"]
-    assert numbers and len(set(numbers)) == len(numbers), outcomes
+        event.remove(committed.db, "before_cursor_execute", before_execute)
+    assert set(numbers) <= {f"DS-{_year(committed)}-00001", f"DS-{_year(committed)}-00002"}
 
 
-def kz_read(kz: Kyzmat) -> Session:
-    return kz.read_sessions()
+def _year(kz: Kyzmat) -> int:
+    return kz.clock.now().astimezone(BISHKEK).year
