@@ -36,13 +36,6 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"No user {user_id}")
-    return user
-
-
 def create_user(
     session: Session,
     *,

@@ -16,7 +16,16 @@ from .bpmn import workflow as wfapi
 from .calendar import end_of_day, to_local_date
 from .context import Kyzmat, LoadedVersion
 from .errors import Conflict, Forbidden, InvalidData, KyzmatError, NotFound
-from .models import AuditEvent, HumanTask, Municipality, ProcessInstance, ProcessVersion, Timer, User, new_token
+from .models import (
+    AuditEvent,
+    HumanTask,
+    Municipality,
+    ProcessInstance,
+    ProcessVersion,
+    Timer,
+    User,
+    new_token,
+)
 from .operators import OperatorContext
 from .processes import latest_version
 

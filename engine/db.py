@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
+from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -92,11 +92,3 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             session.rollback()
             raise
 
-
-def is_initialised(engine: Engine) -> bool:
-    """Whether the schema exists (Alembic has stamped a revision)."""
-    return inspect(engine).has_table("alembic_version")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .bpmn import workflow as wfapi
-from .bpmn.loader import DiagramError, DiagramInfo, Problem, check_diagram, check_files, content_hash, load_diagram
+from .bpmn.loader import DiagramError, DiagramInfo, check_diagram, content_hash, load_diagram
 from .errors import NotFound
 from .forms import load_form
 from .models import ProcessVersion
@@ -101,10 +101,6 @@ def load_directory(session: Session, processes_dir: Path, forms_dir: Path, now: 
                     note=f"Loaded from processes/{path.name}", dmn=_dmn_beside(path))
         )
     return results
-
-
-def check_directory(paths: list[Path], forms_dir: Path) -> list[Problem]:
-    return check_files(paths, forms_dir=forms_dir)
 
 
 def latest_version(session: Session, process_id: str) -> ProcessVersion:

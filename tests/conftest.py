@@ -19,6 +19,16 @@ from engine.context import Kyzmat, create_kyzmat
 from engine.db import make_engine, transaction
 from engine.models import User
 
+# The reception form of Process D (D_02) as typed data, for tests that walk a citizen's request.
+RECEPTION = {
+    "applicant_name": "Асель Бекова",
+    "village": "Кара-Булак",
+    "remote_village": False,
+    "is_representative": False,
+    "appeal_form": "written",
+    "service_code": "M2",
+}
+
 POSTGRES_URL = os.environ.get("KYZMAT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 

@@ -19,18 +19,11 @@ import webapp
 from engine.context import Kyzmat
 from engine.demo import DEMO_PASSWORD
 from engine.models import AuditEvent, HumanTask, User
+from tests.conftest import RECEPTION
 
 REQUIRED_KY = "Бул талааны толтуруу милдеттүү."
 REQUIRED_RU = "Обязательное поле."
 
-RECEPTION = {
-    "applicant_name": "Асель Бекова",
-    "village": "Кара-Булак",
-    "remote_village": False,
-    "is_representative": False,
-    "appeal_form": "written",
-    "service_code": "M2",
-}
 
 
 def basic(username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:

@@ -29,21 +29,13 @@ from engine.context import Kyzmat, create_kyzmat
 from engine.db import make_engine, transaction
 from engine.errors import Conflict
 from engine.models import AuditEvent, HumanTask, ProcessInstance, User
-from tests.conftest import BACKENDS, POSTGRES_URL, make_settings, prepare_database
+from tests.conftest import BACKENDS, POSTGRES_URL, RECEPTION, make_settings, prepare_database
 
 # Named per process, so two test runs against the same server do not drop each other's databases.
 PG_DATABASE = f"kyzmat_concurrency_{os.getpid()}"
 PG_TEMPLATE = f"kyzmat_concurrency_template_{os.getpid()}"
 BARRIER_TIMEOUT_S = 60  # only reached if a thread is stuck: the test then fails instead of hanging
 
-RECEPTION = {
-    "applicant_name": "Асель Бекова",
-    "village": "Кара-Булак",
-    "remote_village": False,
-    "is_representative": False,
-    "appeal_form": "written",
-    "service_code": "M2",
-}
 ADVICE = {"documents_help_given": True}  # completing D_03 registers the case in the journal
 
 

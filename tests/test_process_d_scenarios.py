@@ -15,16 +15,10 @@ from engine import cases
 from engine.bpmn import workflow as wfapi
 from engine.context import Kyzmat
 from engine.models import AuditEvent, HumanTask, ProcessInstance, Timer, User
+from tests.conftest import RECEPTION
 
 BISHKEK_OFFSET = "+06:00"
 
-RECEPTION = {
-    "applicant_name": "Асель Бекова",
-    "village": "Кара-Булак",
-    "remote_village": False,
-    "is_representative": False,
-    "appeal_form": "written",
-}
 
 
 class Walk:

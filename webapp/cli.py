@@ -127,7 +127,7 @@ def processes_group() -> None:
 @with_appcontext
 def processes_check(files: tuple[Path, ...]) -> None:
     """Validate diagrams (all of processes/ by default); exit 1 on any problem."""
-    from engine.processes import check_directory
+    from engine.bpmn.loader import check_files
 
     k = kz()
     paths: list[Path] = []
@@ -141,7 +141,7 @@ def processes_check(files: tuple[Path, ...]) -> None:
                 f"{given}: not a .bpmn file or a directory (DMN tables are checked with the diagrams beside them).")
     if not paths:
         raise click.ClickException("No .bpmn files to check.")
-    problems = check_directory(paths, k.settings.forms_dir)
+    problems = check_files(paths, forms_dir=k.settings.forms_dir)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:

@@ -26,7 +26,14 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
 
 from ..errors import ScriptFailed
-from .sandbox import SandboxEnvironment, SandboxScriptEngine, ScriptLimitExceeded, ScriptRefused, ScriptTimeout, find_sandbox_error
+from .sandbox import (
+    SandboxEnvironment,
+    SandboxScriptEngine,
+    ScriptLimitExceeded,
+    ScriptRefused,
+    ScriptTimeout,
+    find_sandbox_error,
+)
 
 Workflow = BpmnWorkflow
 
