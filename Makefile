@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 webapp/translations/%/LC_MESSAGES/messages.mo: webapp/translations/%/LC_MESSAGES/messages.po $(STAMP)
-	$(VENV)/bin/pybabel compile -q -d webapp/translations -l $* -i $<
+	$(VENV)/bin/pybabel compile -d webapp/translations -l $* -i $<
 
 run: install
 	$(VENV)/bin/kyzmat init
