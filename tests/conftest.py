@@ -105,3 +105,7 @@ def user(session: Session) -> Callable[[str], User]:
         return found
 
     return get
+
+
+# Browser fixtures (live_server, chromium, page) live in tests/browser.py.
+from tests.browser import chromium, live_server, page  # noqa: E402, F401
