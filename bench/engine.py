@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select  # noqa: E402
 
-from engine import cases, demo, processes, schema  # noqa: E402
+from engine import accounts, cases, demo, processes, schema  # noqa: E402
 from engine.bpmn import workflow as wfapi  # noqa: E402
 from engine.config import REPO_ROOT, Settings  # noqa: E402
 from engine.context import create_kyzmat  # noqa: E402
@@ -38,6 +38,9 @@ STEPS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+USER_IDS: dict[str, int] = {}
+
+
 def setup(tmp: Path) -> Any:
     url = f"sqlite:///{tmp / 'bench.sqlite3'}"
     engine = make_engine(url)
@@ -48,17 +51,19 @@ def setup(tmp: Path) -> Any:
     with transaction(kz.sessions) as s:
         processes.load_directory(s, settings.processes_dir, settings.forms_dir, kz.clock.now())
         demo.load(s, kz.clock.now())
+    with kz.sessions() as s:
+        USER_IDS.update({u.username: u.id for u in s.scalars(select(User))})
     return kz
 
 
 def persisted_instance(kz: Any) -> None:
-    """One case, each step its own transaction, users loaded per request as the web app does."""
+    """One case, each step its own transaction, the user loaded by id per request as the web app does."""
     with transaction(kz.sessions) as s:
-        operator = s.scalar(select(User).where(User.username == "operator"))
+        operator = accounts.load_user(s, USER_IDS["operator"])
         instance_id = cases.start_case(kz, s, operator, "citizen_service").id
     for username, step_id, data in STEPS:
         with transaction(kz.sessions) as s:
-            actor = s.scalar(select(User).where(User.username == username))
+            actor = accounts.load_user(s, USER_IDS[username])
             task_id = s.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance_id,
                                                           HumanTask.step_id == step_id, HumanTask.status == "open"))
             cases.complete_task(kz, s, actor, task_id, data)
@@ -91,16 +96,18 @@ def main(rounds: int = 9, per_round: int = 20) -> None:
         for _ in range(3):  # warm up caches and the sandbox's compiled code
             persisted_instance(kz)
             in_memory_instance(version.bundle, memory_engine)
-        mem, db = [], []
+        mem, db, cpu_ratios = [], [], []
         for _ in range(rounds):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(per_round):
                 in_memory_instance(version.bundle, memory_engine)
             mem.append(per_round / (time.perf_counter() - t0))
-            t0 = time.perf_counter()
+            mem_cpu = time.process_time() - c0
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(per_round):
                 persisted_instance(kz)
             db.append(per_round / (time.perf_counter() - t0))
+            cpu_ratios.append(mem_cpu / (time.process_time() - c0))
     in_memory, persisted = statistics.median(mem), statistics.median(db)
     print(json.dumps({
         "benchmark": "engine", "process": "citizen_service", "steps_per_instance": len(STEPS) + 1,
@@ -108,6 +115,9 @@ def main(rounds: int = 9, per_round: int = 20) -> None:
         "in_memory_per_s": round(in_memory, 1), "persisted_per_s": round(persisted, 1),
         "ratio": round(persisted / in_memory, 3),
         "ratio_per_round": [round(d / m, 3) for d, m in zip(db, mem, strict=True)],
+        # The same ratio from this process's CPU time: what the engine costs, without the time the
+        # other processes of a shared machine take from it (the wall-clock ratio is the target).
+        "ratio_cpu": round(statistics.median(cpu_ratios), 3),
     }))
 
 

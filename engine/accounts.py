@@ -7,7 +7,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from .errors import KyzmatError, NotFound
 from .models import Municipality, RoleGrant, User
@@ -20,6 +20,11 @@ _DUMMY_HASH = _hasher.hash("kyzmat-dummy-password")
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def load_user(session: Session, user_id: int) -> User | None:
+    """A user with their role grants in one query (every request does this)."""
+    return session.get(User, user_id, options=[joinedload(User.grants)])
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from .models import AuditEvent
 
+_INSERT = AuditEvent.__table__.insert()
+
 
 def record(
     session: Session,
@@ -21,19 +23,14 @@ def record(
     process_id: str | None = None,
     step_id: str | None = None,
     **detail: Any,
-) -> AuditEvent:
-    """Append one audit event (flushed with the rest of the unit of work)."""
-    row = AuditEvent(
-        at=at,
-        actor_id=actor_id,
-        action=action,
-        instance_id=instance_id,
-        process_id=process_id,
-        step_id=step_id,
-        detail=detail,
-    )
-    session.add(row)
-    return row
+) -> None:
+    """Append one audit event, in the session's transaction.
+
+    A Core INSERT, not an ORM object: the trail is only ever appended to and read back by
+    queries, and the unit of work's bookkeeping cost more than the insert (docs/benchmarks.md)."""
+    session.connection().execute(_INSERT, {"at": at, "actor_id": actor_id, "action": action,
+                                           "instance_id": instance_id, "process_id": process_id,
+                                           "step_id": step_id, "detail": detail})
 
 
 @event.listens_for(AuditEvent, "before_update")

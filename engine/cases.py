@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import access, audit
@@ -33,6 +34,21 @@ from .processes import latest_version
 # ORM's unit-of-work bookkeeping for them cost more than the rest of a step (see docs/benchmarks.md).
 _HUMAN_TASK = HumanTask.__table__
 _TIMER = Timer.__table__
+_INSTANCE = ProcessInstance.__table__
+# The statements of every step, built once: building a Core statement costs more Python than
+# SQLite takes to run it. Executed on the session's connection (same transaction, no autoflush).
+_SAVE_INSTANCE = _INSTANCE.update().where(
+    _INSTANCE.c.id == bindparam("_id"), _INSTANCE.c.lock_version == bindparam("_lock")
+).values({c: bindparam(c) for c in ("state", "revision", "updated_at", "reference", "subject", "summary",
+                                     "status", "completed_at", "lock_version")})
+_COMPLETE_TASK = _HUMAN_TASK.update().where(_HUMAN_TASK.c.task_uuid == bindparam("_uuid")).values(
+    status="completed", completed_at=bindparam("_at"), completed_by_id=bindparam("_by"), draft=None)
+_CANCEL_TASKS = _HUMAN_TASK.update().where(_HUMAN_TASK.c.task_uuid.in_(bindparam("_uuids", expanding=True))).values(
+    status="cancelled", completed_at=bindparam("_at"))
+_FIRE_TIMERS = _TIMER.update().where(_TIMER.c.task_uuid.in_(bindparam("_uuids", expanding=True))).values(
+    status="fired", fired_at=bindparam("_at"))
+_CANCEL_TIMERS = _TIMER.update().where(_TIMER.c.task_uuid.in_(bindparam("_uuids", expanding=True))).values(
+    status="cancelled")
 
 # --- starting -------------------------------------------------------------------------------------
 
@@ -497,29 +513,38 @@ def _save(
     props = version.info.get("properties", {})
     reference = _dotted(data, props.get("reference_variable"))
     subject = _dotted(data, props.get("subject_variable"))
-    # Every change to the instance row is made before the first statement below autoflushes it,
-    # so each save is exactly one UPDATE (one lock_version step).
-    instance.state = wfapi.serialize(wf)
-    instance.revision = new_token()
-    instance.updated_at = now
-    instance.reference = str(reference) if reference else instance.reference
-    instance.subject = str(subject)[:300] if subject else instance.subject
-    instance.summary = {**(instance.summary or {}), "open_tasks": sorted(r.uuid for r in ready),
-                        "waiting_timers": {t.uuid: t.element_id for t in waiting}}
+    # The instance row is written by one Core UPDATE guarded by its lock version (optimistic
+    # locking without the ORM's flush machinery, see docs/benchmarks.md); the ORM object is then
+    # told the new committed values, so nothing is flushed for it again.
+    values: dict[str, Any] = {
+        "state": wfapi.serialize(wf),
+        "revision": new_token(),
+        "updated_at": now,
+        "reference": str(reference) if reference else instance.reference,
+        "subject": str(subject)[:300] if subject else instance.subject,
+        "summary": {**(instance.summary or {}), "open_tasks": sorted(r.uuid for r in ready),
+                    "waiting_timers": {t.uuid: t.element_id for t in waiting}},
+    }
     completed = wfapi.is_completed(wf) and instance.status == "running"
-    if completed:
-        instance.status = "completed"
-        instance.completed_at = now
+    values["status"] = "completed" if completed else instance.status
+    values["completed_at"] = now if completed else instance.completed_at
     try:
-        _sync_tasks(session, instance, ready, previous_tasks, version, now, actor_id, completed_uuid,
-                    claimant, claim_role)
-        fired = _sync_timers(session, instance, wf, waiting, previous_timers, now)
-        if completed:
-            audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
-                         process_id=instance.process_id, end=wfapi.reached_end_event(wf))
-        session.flush()
+        session.flush()  # anything pending on the instance goes first, with the ORM's own version check
     except StaleDataError as err:
         raise Conflict("Someone else changed this case at the same time. Reload the page and try again.") from err
+    lock = instance.lock_version
+    values["lock_version"] = lock + 1
+    result = session.connection().execute(_SAVE_INSTANCE, {"_id": instance.id, "_lock": lock, **values})
+    if result.rowcount != 1:
+        raise Conflict("Someone else changed this case at the same time. Reload the page and try again.")
+    for key, value in values.items():
+        set_committed_value(instance, key, value)
+    _sync_tasks(session, instance, ready, previous_tasks, version, now, actor_id, completed_uuid,
+                claimant, claim_role)
+    fired = _sync_timers(session, instance, wf, waiting, previous_timers, now)
+    if completed:
+        audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
+                     process_id=instance.process_id, end=wfapi.reached_end_event(wf))
     kz.keep_workflow(instance.id, instance.revision, wf)
     return fired
 
@@ -537,11 +562,9 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[wfapi.R
     gone = previous - current
     if completed_uuid in gone:
         gone.discard(completed_uuid)
-        session.execute(_HUMAN_TASK.update().where(_HUMAN_TASK.c.task_uuid == completed_uuid).values(
-            status="completed", completed_at=now, completed_by_id=actor_id, draft=None))
+        session.connection().execute(_COMPLETE_TASK, {"_uuid": completed_uuid, "_at": now, "_by": actor_id})
     if gone:
-        session.execute(_HUMAN_TASK.update().where(_HUMAN_TASK.c.task_uuid.in_(gone)).values(
-            status="cancelled", completed_at=now))
+        session.connection().execute(_CANCEL_TASKS, {"_uuids": sorted(gone), "_at": now})
     elements = version.info["elements"]
     municipality_cache: dict[str, int | None] = {}
     rows = []
@@ -563,7 +586,7 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[wfapi.R
             "due_at": r.due_at, "created_at": now,
         })
     if rows:
-        session.execute(_HUMAN_TASK.insert(), rows)
+        session.connection().execute(_HUMAN_TASK.insert(), rows)
 
 
 def _task_municipality(session: Session, instance: ProcessInstance, data: dict[str, Any],
@@ -582,7 +605,7 @@ def _sync_timers(session: Session, instance: ProcessInstance, wf: Any, waiting: 
     current = {t.uuid: t.element_id for t in waiting}
     new = [t for t in waiting if t.uuid not in previous]
     if new:
-        session.execute(_TIMER.insert(), [
+        session.connection().execute(_TIMER.insert(), [
             {"instance_id": instance.id, "task_uuid": t.uuid, "element_id": t.element_id,
              "attached_to": t.attached_to, "due_at": t.due_at, "status": "waiting"} for t in new])
     fired, cancelled = [], []
@@ -596,9 +619,9 @@ def _sync_timers(session: Session, instance: ProcessInstance, wf: Any, waiting: 
         else:
             cancelled.append(uuid)
     if fired:
-        session.execute(_TIMER.update().where(_TIMER.c.task_uuid.in_(fired)).values(status="fired", fired_at=now))
+        session.connection().execute(_FIRE_TIMERS, {"_uuids": fired, "_at": now})
     if cancelled:
-        session.execute(_TIMER.update().where(_TIMER.c.task_uuid.in_(cancelled)).values(status="cancelled"))
+        session.connection().execute(_CANCEL_TIMERS, {"_uuids": cancelled})
     return len(fired)
 
 def next_task_for(session: Session, actor: User, instance_id: int) -> HumanTask | None:

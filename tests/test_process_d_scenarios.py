@@ -240,3 +240,20 @@ def test_journal_numbers_are_sequential_per_municipality(walk: Walk, kz: Kyzmat,
         other.complete("D_03_advise", {"documents_help_given": True}, username="operator2")
         assert numbers == ["DS-2026-00001", "DS-2026-00002", "DS-2026-00003"]
         assert other.data()["registration"]["number"] == "KA-2026-00001"
+
+
+def test_state_keeps_types_through_serialization(walk: Walk) -> None:
+    """Big integers and datetimes in case data come back as themselves (orjson writes the
+    common case; integers beyond 64 bits fall back to the json module; dates go through
+    SpiffWorkflow's registry rather than becoming strings)."""
+    intake(walk, "M2")
+    version = walk.kz.version(walk.session, walk.instance.version_id)
+    wf = wfapi.restore(walk.instance.state, version.bundle, walk.kz.script_engine())
+    when = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    wf.data.update(big=10**30, when=when, ratio=0.5, text="Кара-Булак")
+    again = wfapi.restore(wfapi.serialize(wf), version.bundle, walk.kz.script_engine())
+    assert again.data["big"] == 10**30 and isinstance(again.data["big"], int)
+    assert again.data["when"] == when
+    assert (again.data["ratio"], again.data["text"]) == (0.5, "Кара-Булак")
+    del wf.data["big"]
+    assert wfapi.restore(wfapi.serialize(wf), version.bundle, walk.kz.script_engine()).data["when"] == when

@@ -44,7 +44,7 @@ def load_user() -> None:
     user_id = session.get("user_id")
     if user_id is None:
         return
-    user = db().get(accounts.User, user_id)
+    user = accounts.load_user(db(), user_id)
     if user is None or not user.active or session.get("pw") != user.password_hash[-16:]:
         session.clear()
         return
