@@ -631,3 +631,12 @@ def next_task_for(session: Session, actor: User, instance_id: int) -> HumanTask 
         if access.may_act_on(actor, task) and task.claimed_by_id in (None, actor.id):
             return task
     return None
+
+
+def case_data(kz: Kyzmat, session: Session, instance: ProcessInstance) -> dict[str, Any]:
+    """The case's data without an access check: for callers that checked access themselves
+    (the public status page holds the case's unguessable token)."""
+    version = kz.version(session, instance.version_id)
+    wf = _load(kz, instance, version)
+    kz.keep_workflow(instance.id, instance.revision, wf)
+    return wfapi.case_data(wf)

@@ -31,6 +31,13 @@ MUNICIPALITIES = [
     },
 ]
 
+# Municipality settings: which evaluation sheet it hands out (catalogue §6) and its approved Additional
+# List (the seed 000 annex is D. Sadyrbaev's).
+SETTINGS = {
+    "sadyrbaev": {"evaluation_sheet": "full", "additional_list": ["AL1", "AL2", "AL3", "AL4", "AL5", "AL6"]},
+    "kyzyl-adyr": {"evaluation_sheet": "short"},
+}
+
 # (username, role, municipality code or None for national)
 LOGINS: list[tuple[str, str, str | None]] = [
     ("operator", "csc_operator", "sadyrbaev"),
@@ -60,7 +67,8 @@ def load(session: Session, now: datetime) -> bool:
     if session.scalar(select(Municipality.id).where(Municipality.code == "sadyrbaev")) is not None:
         return False
     for m in MUNICIPALITIES:
-        accounts.create_municipality(session, **m)  # type: ignore[arg-type]
+        row = accounts.create_municipality(session, **m)  # type: ignore[arg-type]
+        row.settings = dict(SETTINGS.get(row.code, {}))
     for username, role, code in LOGINS:
         accounts.create_user(session, username=username, password=DEMO_PASSWORD, full_name=NAMES[username],
                              now=now, grants=[(role, code)], locale="ky")

@@ -198,3 +198,33 @@ class JournalCounter(Base):
     municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EvaluationSheet(Base):
+    """An evaluation sheet's answers, anonymous: no case id, no applicant. `receipt_digest` is an HMAC of
+    the receipt's public token under the server secret, so each receipt is evaluated once (unique) while
+    the database alone does not lead from an answer back to a case."""
+
+    __tablename__ = "evaluation_sheet"
+
+    id: Mapped[intpk]
+    receipt_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    service_code: Mapped[str] = mapped_column(String(32), index=True)
+    appeal_date: Mapped[date] = mapped_column(Date, index=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    variant: Mapped[str] = mapped_column(String(8))  # short | full
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(8), default="online")  # online | paper
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    submitted_at: Mapped[utc]
+
+
+class RateLimit(Base):
+    """Failed public-link lookups per client in the current window (shared by every web worker)."""
+
+    __tablename__ = "rate_limit"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[utc]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
