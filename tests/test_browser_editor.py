@@ -16,12 +16,12 @@ from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases, versions
+from engine import versions
 from engine.calendar import to_local_date
 from engine.db import transaction
 from engine.models import HumanTask, ProcessInstance, User
 from tests.browser import login, screenshot
-from tests.conftest import RECEPTION
+from tests.test_editing import walk_to_forward
 
 pytestmark = pytest.mark.browser
 
@@ -34,17 +34,7 @@ NOTE = "Өткөрүп берүү мөөнөтү 7 жумушчу күн (ток
 
 def start_and_reach_the_deadline(session: Session, kz, user: Callable[[str], User]) -> int:
     """Start a Process D case as the operator and walk it to the step that carries the deadline."""
-    operator = user("operator")
-    instance = cases.start_case(kz, session, operator, PROCESS_ID)
-    for step, data in (("D_02_reception", {**RECEPTION, "service_code": "M2"}),
-                       ("D_03_advise", {"documents_help_given": True}),
-                       ("D_06_check_documents", {"documents_received": ["application", "id_document", "house_book"],
-                                                 "documents_complete": True}),
-                       ("D_09_issue_receipt", {"receipt_handed_over": True})):
-        task = session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                      HumanTask.step_id == step, HumanTask.status == "open"))
-        cases.complete_task(kz, session, operator, task.id, data, lang="en")
-    return instance.id
+    return walk_to_forward(kz, session, user).instance_id
 
 
 def due_of(session: Session, instance_id: int) -> date:
