@@ -72,7 +72,7 @@ class ProcessVersion(Base):
     id: Mapped[intpk]
     process_id: Mapped[str] = mapped_column(String(64), index=True)
     number: Mapped[int] = mapped_column(Integer)
-    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)  # not unique: a rollback republishes
     bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     dmn_xml: Mapped[dict[str, str]] = mapped_column(JSON, deferred=True, default=dict)
     forms: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True, default=dict)
@@ -82,6 +82,22 @@ class ProcessVersion(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     published_at: Mapped[utc]
+
+
+class ProcessDraft(Base):
+    """The diagram and forms a process owner is editing, before they are published as a version."""
+
+    __tablename__ = "process_draft"
+
+    id: Mapped[intpk]
+    process_id: Mapped[str] = mapped_column(String(64), unique=True)
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    forms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # forms/ path -> schema, edited ones only
+    base_version_id: Mapped[int | None] = mapped_column(ForeignKey("process_version.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[utc]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    updated_at: Mapped[utc]
 
 
 class ProcessInstance(Base):

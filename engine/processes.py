@@ -47,11 +47,16 @@ def publish(
     note: str,
     actor_id: int | None = None,
     dmn: dict[str, bytes] | None = None,
+    reuse_any: bool = True,
 ) -> tuple[ProcessVersion, bool]:
-    """Check and publish a diagram; return (version, created). Identical content reuses its version.
+    """Check and publish a diagram; return (version, created). Identical content reuses its version
+    (any earlier one with ``reuse_any``; only the newest one otherwise, so that a rollback publishes
+    an earlier content again as a new version).
 
     Raises DiagramError listing every problem when the diagram does not pass the checks.
     """
+    if not note.strip():
+        raise ValueError("a publication needs a note saying why")
     dmn = dmn or {}
     problems = check_diagram(bpmn, filename, forms_dir=forms_dir, dmn=dmn)
     if problems:
@@ -64,7 +69,12 @@ def publish(
     digest = hashlib.sha256(
         (content_hash(bpmn, dmn) + json.dumps(forms, sort_keys=True, ensure_ascii=False)).encode()
     ).hexdigest()
-    existing = session.scalar(select(ProcessVersion).where(ProcessVersion.content_hash == digest))
+    same = select(ProcessVersion).where(ProcessVersion.process_id == loaded.info.process_id,
+                                        ProcessVersion.content_hash == digest)
+    if not reuse_any:
+        same = same.where(ProcessVersion.number == select(func.max(ProcessVersion.number)).where(
+            ProcessVersion.process_id == loaded.info.process_id).scalar_subquery())
+    existing = session.scalar(same.order_by(ProcessVersion.number.desc()).limit(1))
     if existing is not None:
         return existing, False
     number = (session.scalar(select(func.max(ProcessVersion.number)).where(

@@ -42,12 +42,13 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
 
-    from . import api, auth, public, views
+    from . import api, auth, editor, public, views
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)
+    app.register_blueprint(editor.bp)
     csrf.exempt(api.bp)
 
     from .templating import setup_templating

@@ -150,6 +150,51 @@ def processes_check(files: tuple[Path, ...]) -> None:
     click.echo(f"{len(paths)} file(s) OK.")
 
 
+@processes_group.command("publish")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--note", required=True, help="Why the process changed (required; kept with the version).")
+@with_appcontext
+def processes_publish(file: Path, note: str) -> None:
+    """Validate FILE (the checks and a dry run) and publish it as a new version; exit 1 when refused."""
+    from engine.drafts import DraftRefused, NoteRequired, publish_file
+
+    k = _initialised()
+    try:
+        with transaction(k.sessions) as session:
+            version, created = publish_file(k, session, file, note)
+            number, process_id = version.number, version.process_id
+    except DraftRefused as err:
+        for problem in err.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"Refused: {len(err.problems)} problem(s); nothing was published.", err=True)
+        sys.exit(1)
+    except NoteRequired as err:
+        raise click.ClickException(str(err)) from None
+    if created:
+        click.echo(f"{process_id}: version {number} published")
+    else:
+        click.echo(f"{process_id}: unchanged, version {number} is already this content")
+
+
+@processes_group.command("versions")
+@click.argument("process_id", required=False)
+@with_appcontext
+def processes_versions(process_id: str | None) -> None:
+    """List published versions (of PROCESS_ID, or of every process): number, when, who, hash, note."""
+    from engine.models import User
+    from engine.versions import history
+
+    k = _initialised()
+    with k.sessions() as session:
+        rows = history(session, process_id)
+        if not rows:
+            raise click.ClickException(f"No published versions{' of ' + process_id if process_id else ''}.")
+        for row in rows:
+            who = session.get(User, row.published_by_id).username if row.published_by_id else "-"
+            click.echo(f"{row.process_id:<24} v{row.number:<4} {row.published_at:%Y-%m-%d %H:%M} UTC  "
+                       f"{who:<12} {row.content_hash[:12]}  {row.note}")
+
+
 # --- calendar ---------------------------------------------------------------------------------------
 
 

@@ -302,6 +302,11 @@ def waiting_timers(wf: BpmnWorkflow) -> list[WaitingTimer]:
     return out
 
 
+def timer_due(task: Any) -> datetime | None:
+    """When a timer task is (or was) due, once its expression has been evaluated."""
+    return _timer_due(task)
+
+
 def task_state(wf: BpmnWorkflow, task_uuid: str) -> str | None:
     task = wf.get_task_from_id(UUID(task_uuid))
     return None if task is None else TaskState.get_name(task.state)

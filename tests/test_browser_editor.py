@@ -1,0 +1,143 @@
+"""A process owner changes a deadline in the browser modeler and publishes it; old cases keep their
+due date, new cases get the new one, and the publication is in the audit trail.
+
+The issue asks for Process C's council review deadline (5 -> 7 working days). Process C is being
+modelled on another branch, so the process, the timer and the new day count are parameters; they
+point at Process D's forwarding deadline (D_10_forward_due, "next working day") for now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from babel.dates import format_date
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import versions
+from engine.calendar import to_local_date
+from engine.db import transaction
+from engine.models import HumanTask, ProcessInstance, User
+from tests.browser import login, screenshot
+from tests.test_editing import walk_to_forward
+
+pytestmark = pytest.mark.browser
+
+PROCESS_ID = "citizen_service"
+TIMER_ID = "D_10_forward_due"
+TASK_ID = "D_10_forward"  # the step the timer is attached to: its due date is the timer's
+NEW_WORKING_DAYS = 7
+NOTE = "Өткөрүп берүү мөөнөтү 7 жумушчу күн (токтом №12)"
+
+
+def start_and_reach_the_deadline(session: Session, kz, user: Callable[[str], User]) -> int:
+    """Start a Process D case as the operator and walk it to the step that carries the deadline."""
+    return walk_to_forward(kz, session, user).instance_id
+
+
+def due_of(session: Session, instance_id: int) -> date:
+    task = session.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.step_id == TASK_ID))
+    return to_local_date(task.due_at)
+
+
+def registered_on(session: Session, instance_id: int) -> date:
+    instance = session.get(ProcessInstance, instance_id)
+    return to_local_date(instance.started_at)
+
+
+def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
+    kz = live_server.kz
+
+    def run(fn):
+        with transaction(kz.sessions) as session:
+            def user(name: str) -> User:
+                return session.scalar(select(User).where(User.username == name))
+            return fn(session, user)
+
+    before_version = run(lambda s, u: versions.history(s, PROCESS_ID)[0].number)
+    old_case = run(lambda s, u: start_and_reach_the_deadline(s, kz, u))
+    old_due = run(lambda s, u: due_of(s, old_case))
+    try:
+        login(page, "owner", "ky")
+        page.goto(f"/processes/{PROCESS_ID}/edit")
+        page.wait_for_selector("body[data-editor-ready='1']")
+        page.click(f"g.djs-element[data-element-id='{TIMER_ID}']", force=True)
+        page.wait_for_selector("#timer-rule")
+        page.select_option("#timer-rule", "working")
+        page.fill("#timer-n", str(NEW_WORKING_DAYS))
+        page.fill("#timer-start", "2026-12-01")
+        page.click("#timer-preview")
+        expected_preview = kz.calendar().add_working_days(date(2026, 12, 1), NEW_WORKING_DAYS)
+        preview = page.locator(".preview-box").last
+        preview.wait_for(state="visible")
+        page.wait_for_function("document.querySelector('.timer .preview-box').textContent.includes('2026')")
+        assert format_date(expected_preview, format="long", locale="ky") in preview.text_content()
+        page.click("#timer-apply")
+        screenshot(page, "editor-timer-ky")
+
+        page.click("#btn-validate")
+        page.wait_for_selector("#results:not([hidden]) .preview-box, #results:not([hidden]) p.error")
+        assert page.locator("#results .problem:not(.note)").count() == 0
+
+        page.fill("#publish-note", NOTE)
+        page.click("#btn-publish")
+        page.wait_for_url(f"**/processes/{PROCESS_ID}/versions")
+        new_version = before_version + 1
+        audit = page.locator("ol.audit").text_content()
+        assert NOTE in audit and "Чынара Мамытова" in audit
+        assert page.locator("table.versions tbody tr").first.text_content().strip().startswith(str(new_version))
+        screenshot(page, "editor-versions-ky")
+
+        page.goto(f"/processes/{PROCESS_ID}/diff?old={before_version}&new={new_version}")
+        assert TIMER_ID in page.locator(".deadlines").text_content()
+        assert f", {NEW_WORKING_DAYS})" in page.locator(".deadlines ins").text_content()
+        screenshot(page, "editor-diff-ky")
+
+        new_case = run(lambda s, u: start_and_reach_the_deadline(s, kz, u))
+        new_due = run(lambda s, u: due_of(s, new_case))
+        assert new_due == kz.calendar().add_working_days(run(lambda s, u: registered_on(s, new_case)), NEW_WORKING_DAYS)
+        assert run(lambda s, u: due_of(s, old_case)) == old_due != new_due
+
+        # What people see on the case pages.
+        page.goto(f"/cases/{old_case}")
+        assert format_date(old_due, format="long", locale="ky") in page.locator("table.list").text_content()
+        page.goto(f"/cases/{new_case}")
+        assert format_date(new_due, format="long", locale="ky") in page.locator("table.list").text_content()
+
+        # The editor in Russian, with the problems of a broken deadline next to the element.
+        login(page, "owner", "ru")
+        page.goto(f"/processes/{PROCESS_ID}/edit")
+        page.wait_for_selector("body[data-editor-ready='1']")
+        page.click(f"g.djs-element[data-element-id='{TIMER_ID}']", force=True)
+        page.select_option("#timer-rule", "custom")
+        page.fill("#timer-expr", 'next_working_day(registration["no_such_field"])')
+        page.click("#timer-apply")
+        page.click("#btn-validate")
+        page.wait_for_selector(f"#results .problem[data-element='{TIMER_ID}']")
+        assert "Пробный прогон" in page.locator("#results").text_content()
+        assert page.locator(f"g.djs-element.kz-problem[data-element-id='{TIMER_ID}']").count() == 1
+        page.fill("#publish-note", "сломанный срок")
+        page.click("#btn-publish")
+        page.wait_for_selector("#editor-status:has-text('отказано')")
+        screenshot(page, "editor-refused-ru")
+        assert run(lambda s, u: versions.history(s, PROCESS_ID)[0].number) == new_version
+    finally:
+        # Leave the shared live database as shipped for the browser tests that follow.
+        def restore(s, u):
+            from engine import drafts
+
+            if drafts.get_draft(s, PROCESS_ID) is not None:
+                drafts.discard_draft(s, u("owner"), PROCESS_ID, now=kz.clock.now())
+            if versions.history(s, PROCESS_ID)[0].number != before_version:
+                versions.rollback(kz, s, u("owner"), PROCESS_ID, before_version, "browser test: back to the shipped rule")
+        run(restore)
+
+
+def test_only_process_owners_reach_the_editor(page):
+    login(page, "operator", "ky")
+    response = page.goto(f"/processes/{PROCESS_ID}/edit")
+    assert response.status == 403
+    response = page.request.post(f"/processes/{PROCESS_ID}/draft", data={"xml": "<x/>", "forms": {}})
+    assert response.status in (400, 403)

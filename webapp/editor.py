@@ -1,0 +1,319 @@
+"""The process owner's pages: the modeler, drafts, validation, publication, versions, diff, rollback."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from engine import drafts, processes, versions
+from engine import forms as formlib
+from engine.bpmn.loader import Problem
+from engine.calendar import BISHKEK
+from engine.errors import Forbidden, KyzmatError, NotFound
+from engine.models import User
+from engine.roles import ROLES
+
+from .auth import db, kz, login_required
+from .templating import lang, local_date, tr
+
+bp = Blueprint("editor", __name__, url_prefix="/processes")
+
+
+@bp.errorhandler(Forbidden)
+def _forbidden(err: Forbidden) -> Any:
+    if request.is_json:
+        return jsonify(ok=False, error=_("Only a process owner may edit and publish processes.")), 403
+    return render_template("error.html", code=403, message=_("Only a process owner may edit and publish processes.")), 403
+
+
+@bp.errorhandler(NotFound)
+def _not_found(err: NotFound) -> Any:
+    if request.is_json:
+        return jsonify(ok=False, error=_("Not found.")), 404
+    return render_template("error.html", code=404, message=_("Not found.")), 404
+
+
+@bp.before_request
+def _only_owners() -> Any:
+    if g.user is None:
+        return login_required(lambda: None)()
+    drafts.require_edit(g.user)
+    return None
+
+
+def _problem_title(kind: str) -> str:
+    titles = {
+        "unsafe_xml": _("The file contains a DOCTYPE or an entity; these are not allowed."),
+        "malformed": _("The file is not well-formed XML."),
+        "xsd": _("The diagram does not follow the BPMN 2.0 schema."),
+        "role": _("This lane's name is not a known role (or the step is in no lane)."),
+        "form": _("This step has no valid form."),
+        "script": _("This script is refused by the sandbox or has an error."),
+        "condition": _("This condition has an error or is missing."),
+        "timer": _("This deadline expression has an error."),
+        "dry_run": _("The trial run along the default path failed at this element."),
+    }
+    return titles.get(kind, _("Problem"))
+
+
+def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
+    return [{"element_id": p.element_id, "line": p.line, "kind": drafts.problem_kind(p),
+             "title": _problem_title(drafts.problem_kind(p)), "detail": p.message} for p in problems]
+
+
+def _payload() -> tuple[str, dict[str, Any]]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("xml"), str):
+        abort(400)
+    forms = body.get("forms") or {}
+    if not isinstance(forms, dict):
+        abort(400)
+    return body["xml"], forms
+
+
+def _bad_request(err: KyzmatError) -> Any:
+    return jsonify(ok=False, error=_("The draft could not be saved: %(reason)s", reason=str(err))), 422
+
+
+# --- pages -------------------------------------------------------------------------------------------------
+
+
+@bp.route("/")
+def index() -> Any:
+    rows = [(v, drafts.get_draft(db(), v.process_id)) for v in processes.latest_versions(db())]
+    return render_template("editor_list.html", rows=rows)
+
+
+@bp.route("/<process_id>/edit")
+def edit(process_id: str) -> Any:
+    state = drafts.open_for_editing(db(), g.user, process_id)
+    overlay = drafts.overlay_forms(db(), process_id, state.forms)
+    config = {
+        "processId": process_id,
+        "source": state.source,
+        "urls": {name: url_for(f"editor.{name}", process_id=process_id) for name in
+                 ("source", "save", "validate", "publish", "discard", "timer_preview", "form", "form_check")},
+        "roles": [{"code": code, "label": tr(role.names)} for code, role in ROLES.items()],
+        "forms": drafts.form_choices(kz().settings.forms_dir, overlay, process_id),
+        "today": kz().clock.now().astimezone(BISHKEK).date().isoformat(),
+        "i18n": _js_texts(),
+    }
+    return render_template("editor.html", state=state, config=config)
+
+
+@bp.route("/<process_id>/source")
+def source(process_id: str) -> Any:
+    state = drafts.open_for_editing(db(), g.user, process_id)
+    return jsonify(xml=state.bpmn_xml, forms=state.forms, source=state.source,
+                   version=state.version.number if state.version else None)
+
+
+@bp.route("/<process_id>/draft", methods=["POST"])
+def save(process_id: str) -> Any:
+    xml, forms = _payload()
+    try:
+        draft = drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now())
+        db().commit()
+    except Forbidden:
+        raise
+    except KyzmatError as err:
+        db().rollback()
+        return _bad_request(err)
+    return jsonify(ok=True, message=_("Draft saved."), saved_at=draft.updated_at.isoformat())
+
+
+@bp.route("/<process_id>/validate", methods=["POST"])
+def validate(process_id: str) -> Any:
+    xml, forms = _payload()
+    result = drafts.validate_draft(kz(), db(), g.user, process_id, xml, forms)
+    timers = {k: local_date(v) for k, v in (result.dry.timers if result.dry else {}).items()}
+    return jsonify(ok=result.ok, problems=_problems(result.problems), notes=_problems(result.notes),
+                   timers=timers, walked=result.dry.walked if result.dry else [],
+                   message=_("The draft passes every check and the trial run.") if result.ok
+                   else _("The draft cannot be published yet: see the problems below."))
+
+
+@bp.route("/<process_id>/publish", methods=["POST"])
+def publish(process_id: str) -> Any:
+    xml, forms = _payload()
+    note = str((request.get_json(silent=True) or {}).get("note") or "")
+    if not note.strip():
+        return jsonify(ok=False, error=_("Write a note saying why the process changed.")), 422
+    try:
+        drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now())
+        version = drafts.publish_draft(kz(), db(), g.user, process_id, note)
+        db().commit()
+    except drafts.DraftRefused as err:
+        db().rollback()
+        # The draft is kept: save it on its own so nothing typed is lost.
+        drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now())
+        db().commit()
+        return jsonify(ok=False, problems=_problems(err.problems),
+                       error=_("Publication refused: the draft does not pass the checks.")), 422
+    except Forbidden:
+        raise
+    except KyzmatError as err:
+        db().rollback()
+        return _bad_request(err)
+    flash(_("Version %(number)s published.", number=version.number))
+    return jsonify(ok=True, version=version.number, url=url_for("editor.history", process_id=process_id),
+                   message=_("Version %(number)s published.", number=version.number))
+
+
+@bp.route("/<process_id>/discard", methods=["POST"])
+def discard(process_id: str) -> Any:
+    drafts.discard_draft(db(), g.user, process_id, now=kz().clock.now())
+    db().commit()
+    if request.is_json:
+        return jsonify(ok=True)
+    flash(_("Draft discarded."))
+    return redirect(url_for("editor.edit", process_id=process_id))
+
+
+@bp.route("/<process_id>/timer-preview", methods=["POST"])
+def timer_preview(process_id: str) -> Any:
+    xml, forms = _payload()
+    body = request.get_json(silent=True) or {}
+    try:
+        start = datetime.combine(datetime.strptime(str(body.get("start", "")), "%Y-%m-%d").date(), time(10, 0),
+                                 tzinfo=BISHKEK)
+    except ValueError:
+        return jsonify(ok=False, error=_("Enter the sample start date as a date.")), 422
+    preview = drafts.preview_timer(kz(), db(), g.user, process_id, xml, forms, str(body.get("element_id", "")),
+                                   str(body.get("expression", "")), start)
+    if preview.error:
+        return jsonify(ok=False, error=_("The deadline does not compute: %(reason)s", reason=preview.error))
+    return jsonify(ok=True, due=preview.due, reached=preview.reached,
+                   text=_("A case started on %(start)s is due at the end of %(due)s.",
+                          start=local_date(start), due=local_date(preview.due)))
+
+
+@bp.route("/<process_id>/form")
+def form(process_id: str) -> Any:
+    path = request.args.get("path", "")
+    state = drafts.open_for_editing(db(), g.user, process_id)
+    overlay = drafts.overlay_forms(db(), process_id, state.forms)
+    if path in overlay:
+        return jsonify(path=path, schema=overlay[path], exists=True)
+    try:
+        return jsonify(path=path, schema=formlib.load_form(kz().settings.forms_dir, path), exists=True)
+    except (formlib.FormNotFound, ValueError):
+        return jsonify(path=path, schema=_new_form_template(), exists=False)
+
+
+def _new_form_template() -> dict[str, Any]:
+    return {"type": "object", "x-label": {"ky": "", "ru": "", "en": ""}, "required": [],
+            "properties": {"done": {"type": "boolean", "title": "Аткарылды",
+                                    "x-label": {"ky": "Аткарылды", "ru": "Выполнено", "en": "Done"}}}}
+
+
+@bp.route("/<process_id>/form-check", methods=["POST"])
+def form_check(process_id: str) -> Any:
+    body = request.get_json(silent=True) or {}
+    schema, errors = drafts.check_form(str(body.get("text", "")))
+    preview = ""
+    if schema is not None and not errors:
+        fields = formlib.fields(schema, lang(), {})
+        preview = render_template("editor_form_preview.html", fields=fields)
+    return jsonify(ok=not errors, errors=errors, preview=preview)
+
+
+@bp.route("/<process_id>/versions")
+def history(process_id: str) -> Any:
+    rows = versions.history(db(), process_id)
+    if not rows:
+        abort(404)
+    users = {r.published_by_id: db().get(User, r.published_by_id) for r in rows if r.published_by_id}
+    events = versions.publications(db(), process_id)
+    actors = {e.actor_id: db().get(User, e.actor_id) for e in events if e.actor_id}
+    return render_template("editor_versions.html", process_id=process_id, rows=rows, users=users, events=events,
+                           actors=actors, draft=drafts.get_draft(db(), process_id))
+
+
+@bp.route("/<process_id>/diff")
+def diff(process_id: str) -> Any:
+    try:
+        old, new = int(request.args.get("old", "")), int(request.args.get("new", ""))
+    except ValueError:
+        abort(400)
+    return render_template("editor_diff.html", process_id=process_id, d=versions.diff(db(), process_id, old, new))
+
+
+@bp.route("/<process_id>/rollback", methods=["POST"])
+def rollback(process_id: str) -> Any:
+    number = request.form.get("number", "")
+    note = request.form.get("note", "")
+    if not number.isdigit():
+        abort(400)
+    try:
+        version = versions.rollback(kz(), db(), g.user, process_id, int(number), note)
+        db().commit()
+    except drafts.NoteRequired:
+        db().rollback()
+        flash(_("Write a note saying why the process changed."), "error")
+    except drafts.DraftRefused as err:
+        db().rollback()
+        flash(_("Publication refused: the draft does not pass the checks.") + " " +
+              "; ".join(str(p) for p in err.problems[:3]), "error")
+    except Forbidden:
+        raise
+    except KyzmatError:
+        db().rollback()
+        flash(_("That version is already the newest content."), "error")
+    else:
+        flash(_("Version %(old)s published again as version %(number)s.", old=number, number=version.number))
+    return redirect(url_for("editor.history", process_id=process_id))
+
+
+@bp.route("/<process_id>/versions/<int:number>.bpmn")
+def export(process_id: str, number: int) -> Any:
+    name, data = versions.export_bpmn(db(), process_id, number)
+    return Response(data, mimetype="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.route("/<process_id>/import", methods=["POST"])
+def import_file(process_id: str) -> Any:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Choose a .bpmn file to import."), "error")
+        return redirect(url_for("editor.history", process_id=process_id))
+    try:
+        versions.import_bpmn(db(), g.user, process_id, upload.read(drafts.MAX_BYTES + 1), now=kz().clock.now())
+        db().commit()
+    except drafts.DraftRefused as err:
+        db().rollback()
+        flash(_problem_title(drafts.problem_kind(err.problems[0])) + " " + err.problems[0].message, "error")
+        return redirect(url_for("editor.history", process_id=process_id))
+    except Forbidden:
+        raise
+    except KyzmatError as err:
+        db().rollback()
+        flash(_("The file could not be imported: %(reason)s", reason=str(err)), "error")
+        return redirect(url_for("editor.history", process_id=process_id))
+    flash(_("The file is now the draft. Validate it before publishing."))
+    return redirect(url_for("editor.edit", process_id=process_id))
+
+
+def _js_texts() -> dict[str, str]:
+    """Every text editor.js shows, in the user's language."""
+    return {
+        "element": _("Element"), "nameKy": _("Name in Kyrgyz"), "nameRu": _("Name in Russian"),
+        "nameEn": _("Name in English"), "role": _("Role of this lane"), "form": _("Form of this step"),
+        "defaultForm": _("the step's own form"), "newForm": _("a new form…"), "editForm": _("Edit the form"),
+        "deadline": _("Deadline"), "rule": _("Rule"), "ruleNext": _("the next working day after"),
+        "ruleWorking": _("N working days after"), "ruleDays": _("N calendar days after"),
+        "ruleFixed": _("a fixed date each year"), "ruleCustom": _("an expression"), "from": _("counted from"),
+        "days": _("number of days"), "month": _("month"), "day": _("day"), "expression": _("Expression"),
+        "sampleStart": _("Sample start date"), "preview": _("Preview the date"), "apply": _("Apply"),
+        "reminder": _("Remind the assignee this many working days before the deadline (empty: no reminder)"),
+        "nothingSelected": _("Select an element in the diagram to edit its properties."),
+        "saved": _("Draft saved."), "problems": _("Problems"), "notes": _("Notes"), "noProblems": _("No problems."),
+        "noteRequired": _("Write a note saying why the process changed."), "working": _("Working…"),
+        "formErrors": _("The form has errors:"), "formOk": _("The form is valid. Preview:"),
+        "close": _("Close"), "unsaved": _("There are unsaved changes."), "deadlines": _("Deadlines in the trial run"),
+        "error": _("Error"),
+    }
