@@ -49,6 +49,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
 
+    from . import diagrams
+
+    app.register_blueprint(diagrams.bp)
+
     from .templating import setup_templating
 
     setup_templating(app)
