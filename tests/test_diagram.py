@@ -105,6 +105,7 @@ def test_case_and_task_pages_show_the_steps_as_text_and_load_the_viewer_locally(
     assert f'data-bpmn-url="/cases/{case_id}/diagram.bpmn"' in page
     assert 'data-open="D_03_advise"' in page and 'data-done="D_02_reception"' in page
     assert "/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js" in page
+    assert "16:00" in body_text(page)  # started at 10:00 UTC: the page shows Bishkek's time
     assert "<script>" not in page and "https://" not in page and "http://" not in page.replace("http://localhost", "")
     advise = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == case_id,
                                                        HumanTask.step_id == "D_03_advise"))

@@ -20,10 +20,11 @@
     }
     ids('done').forEach(function (id) {
       if (!registry.get(id)) { return; }
+      last = registry.get(id);
       canvas.addMarker(id, 'step-done');
       badge(id, 'done', '\u2713 ' + words.doneWord);
     });
-    var first = null;
+    var first = null, last = null;
     ids('open').forEach(function (id) {
       var el = registry.get(id);
       if (!el) { return; }
@@ -32,7 +33,8 @@
       badge(id, 'open', '\u25B6 ' + words.openWord);
     });
     canvas.zoom('fit-viewport', 'auto');
-    // A wide diagram fitted into a small screen is unreadable: zoom in on the current step instead.
+    // A wide diagram fitted into a small screen is unreadable: zoom in on the current (or last) step instead.
+    first = first || last;
     if (first && canvas.zoom() < 0.75) {
       canvas.zoom(0.9, { x: first.x + first.width / 2, y: first.y + first.height / 2 });
       var vb = canvas.viewbox();
