@@ -38,8 +38,10 @@
     if (first && canvas.zoom() < 0.75) {
       canvas.zoom(0.9, { x: first.x + first.width / 2, y: first.y + first.height / 2 });
       var vb = canvas.viewbox();
-      canvas.viewbox({ x: first.x + first.width / 2 - vb.width / 2, y: first.y + first.height / 2 - vb.height / 2,
-                       width: vb.width, height: vb.height });
+      var pool = registry.filter(function (e) { return e.type === 'bpmn:Participant'; })[0];
+      var top = first.y + first.height / 2 - vb.height / 2;
+      if (pool) { top = Math.max(top, pool.y - 10); }  // no empty band above the pool
+      canvas.viewbox({ x: first.x + first.width / 2 - vb.width / 2, y: top, width: vb.width, height: vb.height });
     }
   }
 
