@@ -32,6 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=kyzmat.settings.max_attachment_bytes + 1024 * 1024,
         BABEL_DEFAULT_LOCALE="ky",
+        BABEL_DEFAULT_TIMEZONE="Asia/Bishkek",  # times on the pages are Bishkek's, as the deadlines are
         BABEL_TRANSLATION_DIRECTORIES="translations",
         WTF_CSRF_TIME_LIMIT=None,
         JSON_AS_ASCII=False,
@@ -50,6 +51,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     app.register_blueprint(public.bp)
     app.register_blueprint(editor.bp)
     csrf.exempt(api.bp)
+
+    from . import diagrams
+
+    app.register_blueprint(diagrams.bp)
 
     from .templating import setup_templating
 
