@@ -49,6 +49,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
 
+    from . import admin, files
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(files.bp)
+
     from .templating import setup_templating
 
     setup_templating(app)
