@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g, request, send_file
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from engine import attachments
@@ -18,10 +19,13 @@ bp = Blueprint("files", __name__)
 
 
 
+def _limit_mb() -> str:
+    return format_decimal(round(kz().settings.max_attachment_bytes / (1024 * 1024), 1))
+
+
 def refusal_message(err: attachments.AttachmentRefused) -> str:
     if err.reason == "too_large":
-        limit_mb = kz().settings.max_attachment_bytes / (1024 * 1024)
-        return _("%(name)s is larger than %(size)s MB.", name=err.filename, size=f"{limit_mb:g}")
+        return _("%(name)s is larger than %(size)s MB.", name=err.filename, size=_limit_mb())
     if err.reason == "empty":
         return _("%(name)s is empty.", name=err.filename)
     return _("%(name)s is not a PDF, JPEG, PNG, DOCX, XLSX, ODT or ODS file.", name=err.filename)
@@ -96,3 +100,10 @@ def download(token: str) -> Any:
     resp.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
+
+
+@bp.app_errorhandler(413)
+def _too_large(err: Any) -> Any:
+    """A request larger than MAX_CONTENT_LENGTH: nothing was read, so say so in the user's language."""
+    return render_template("error.html", code=413, message=_(
+        "The files sent together are too large. Each file may be at most %(size)s MB.", size=_limit_mb())), 413
