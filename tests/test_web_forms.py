@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from engine.context import Kyzmat
 from engine.models import Attachment, AuditEvent, HumanTask
-from tests.test_web import REQUIRED_KY, app, body_text, frozen, html, login  # noqa: F401 - fixtures
+from tests.test_web import REQUIRED_KY, body_text, html, login
+from tests.web_fixtures import *  # noqa: F403 - the fixtures app and frozen (autouse)
 from tests.web_fixtures import publish_all_fields
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64

@@ -12,6 +12,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine import processes
+from tests.test_web import app, frozen
+
+# The web tests' fixtures, for `from tests.web_fixtures import *` (Flask app on the rolled-back runtime, frozen clock).
+__all__ = ["app", "frozen"]
 
 
 def L(ky: str, ru: str, en: str) -> dict[str, str]:  # noqa: N802 - a label

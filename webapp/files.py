@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, request, send_file
+from flask import Blueprint, g, render_template, request, send_file
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 
