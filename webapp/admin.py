@@ -180,7 +180,8 @@ def user_password(user_id: int) -> Any:
 def _municipality_fields() -> tuple[dict[str, Any], dict[str, str]]:
     form = request.form
     values = {
-        "names": {lang: form.get(f"name_{lang}", "").strip() for lang in ("ky", "ru", "en")},
+        "names": {lang: form.get(f"name_{lang}", "").strip() for lang in ("ky", "ru", "en")
+                  if form.get(f"name_{lang}", "").strip()},
         "journal_prefix": form.get("journal_prefix", "").strip(),
         "region": form.get("region", "").strip(),
         "district": form.get("district", "").strip(),
@@ -188,7 +189,7 @@ def _municipality_fields() -> tuple[dict[str, Any], dict[str, str]]:
         "remote_villages": [v for v in form.get("remote_villages", "").splitlines() if v.strip()],
     }
     errors: dict[str, str] = {}
-    if not values["names"]["ky"]:
+    if not values["names"].get("ky"):
         errors["name_ky"] = _("This field is required.")
     if not values["journal_prefix"] or len(values["journal_prefix"]) > 8:
         errors["journal_prefix"] = _("From 1 to 8 characters.")
