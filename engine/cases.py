@@ -69,6 +69,8 @@ def start_case(
         municipality_id = None
     elif municipality_id is None:
         candidates = {g.municipality_id for g in actor.grants if g.role in starters and g.municipality_id is not None}
+        if not candidates and not any(g.role in starters for g in actor.grants):
+            raise Forbidden("Your roles do not allow starting this process.")
         if len(candidates) != 1:
             raise KyzmatError("Choose the municipality the case belongs to.")
         municipality_id = candidates.pop()
@@ -306,6 +308,29 @@ class InboxFilter:
     q: str | None = None
     page: int = 1
     per_page: int = 25
+    sort: str = "due"  # a key of INBOX_SORTS; a leading "-" reverses it
+
+
+# Inbox columns a user can sort by; the default is the due date, soonest first, undated last.
+INBOX_SORTS: dict[str, Any] = {
+    "due": HumanTask.due_at,
+    "process": HumanTask.process_id,
+    "step": HumanTask.step_id,
+    "case": ProcessInstance.reference,
+    "municipality": HumanTask.municipality_id,
+    "priority": HumanTask.priority,
+}
+
+
+def _inbox_order(flt: InboxFilter) -> list[Any]:
+    key = flt.sort.lstrip("-")
+    column = INBOX_SORTS.get(key)
+    if flt.view == "done" and flt.sort in ("", "due"):
+        return [HumanTask.completed_at.desc(), HumanTask.id]
+    if column is None or flt.sort == "due":
+        return [HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority != "high", HumanTask.id]
+    direction = column.desc() if flt.sort.startswith("-") else column.asc()
+    return [column.is_(None), direction, HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id]
 
 
 def _grant_condition(actor: User) -> Any:
@@ -350,10 +375,7 @@ def list_tasks(kz: Kyzmat, session: Session, actor: User, flt: InboxFilter) -> P
         query = query.where(or_(func.lower(ProcessInstance.reference).like(needle),
                                 func.lower(ProcessInstance.subject).like(needle)))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    if flt.view == "done":
-        order = [HumanTask.completed_at.desc()]
-    else:
-        order = [HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority != "high", HumanTask.id]
+    order = _inbox_order(flt)
     rows = session.scalars(query.order_by(*order).offset((flt.page - 1) * flt.per_page).limit(flt.per_page))
     return Page(items=list(rows.unique()), total=total, page=flt.page, per_page=flt.per_page)
 
@@ -640,3 +662,24 @@ def case_data(kz: Kyzmat, session: Session, instance: ProcessInstance) -> dict[s
     wf = _load(kz, instance, version)
     kz.keep_workflow(instance.id, instance.revision, wf)
     return wfapi.case_data(wf)
+def colleagues_for(session: Session, actor: User, task: HumanTask) -> list[User]:
+    """Active users other than the actor who may do this step (same role, same municipality)."""
+    from .models import RoleGrant
+
+    ids = select(RoleGrant.user_id).where(RoleGrant.role == task.role, or_(
+        RoleGrant.municipality_id.is_(None), RoleGrant.municipality_id == task.municipality_id))
+    users = session.scalars(select(User).where(User.id.in_(ids), User.active.is_(True), User.id != actor.id)
+                            .order_by(User.full_name))
+    return [u for u in users if access.may_act_on(u, task)]
+
+
+def start_municipalities(session: Session, actor: User, version: ProcessVersion) -> list[Municipality]:
+    """Where the actor may start a case of this version: [] for a national process."""
+    if version.info.get("scope") == "national":
+        return []
+    starters = version.info.get("starter_roles", [])
+    grants = [g for g in actor.grants if g.role in starters]
+    query = select(Municipality).order_by(Municipality.code)
+    if not any(g.municipality_id is None for g in grants):
+        query = query.where(Municipality.id.in_([g.municipality_id for g in grants]))
+    return list(session.scalars(query))

@@ -244,3 +244,19 @@ class RateLimit(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_start: Mapped[utc]
     failures: Mapped[int] = mapped_column(Integer, default=0)
+class Attachment(Base):
+    """A file uploaded on a step: stored under the attachments directory by its random token."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[intpk]
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # the stored file's name and the form value
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="SET NULL"))
+    field: Mapped[str] = mapped_column(String(128), default="")
+    filename: Mapped[str] = mapped_column(String(255))  # the uploader's name for it, for display only
+    content_type: Mapped[str] = mapped_column(String(100))  # detected from the content
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    uploaded_at: Mapped[utc]

@@ -170,9 +170,14 @@ def test_receipt_pdf_needs_a_login_and_access_to_the_case(client: FlaskClient, r
 
 
 def test_receipt_page_prints_on_a5_or_a_receipt_printer(client: FlaskClient, registered: ProcessInstance) -> None:
+    """A5 by default; the roll class selects the stylesheet's named 80 mm page (no inline style: CSP)."""
     login(client, "operator")
-    assert "@page { size: A5" in client.get(f"/cases/{registered.id}/receipt").get_data(as_text=True)
-    assert "@page { size: 80mm" in client.get(f"/cases/{registered.id}/receipt?paper=roll").get_data(as_text=True)
+    a5 = client.get(f"/cases/{registered.id}/receipt").get_data(as_text=True)
+    roll = client.get(f"/cases/{registered.id}/receipt?paper=roll").get_data(as_text=True)
+    assert '<body class="receipt">' in a5 and '<body class="receipt roll">' in roll
+    css = client.get("/static/kyzmat.css").get_data(as_text=True)
+    assert "@page { size: A5" in css
+    assert "@page roll { size: 80mm" in css and "body.receipt.roll { page: roll; }" in css
 
 
 # --- status page --------------------------------------------------------------------------------------

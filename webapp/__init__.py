@@ -55,6 +55,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     from . import diagrams
 
     app.register_blueprint(diagrams.bp)
+    from . import admin, files
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(files.bp)
 
     from .templating import setup_templating
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from engine import accounts
 from engine.context import Kyzmat
+from engine.errors import Forbidden
 
 bp = Blueprint("auth", __name__)
 
@@ -79,7 +80,7 @@ def role_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., A
         @login_required
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not any(grant.role in roles for grant in g.user.grants):
-                abort(403)
+                raise Forbidden("This page needs another role.")  # the pages' handler answers 403 in the user's language
             return view(*args, **kwargs)
 
         return wrapped

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, g
-from flask_babel import format_date, format_datetime, get_locale, ngettext
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, ngettext
 from flask_babel import gettext as _
 
 from engine.calendar import BISHKEK, to_local_date
@@ -45,9 +45,16 @@ def days_left_words(days: int | None) -> str:
     return ngettext("%(num)d working day late", "%(num)d working days late", -days)
 
 
+def file_size(size: int) -> str:
+    if size < 1024 * 1024:
+        return _("%(n)s KB", n=format_decimal(max(1, round(size / 1024))))
+    return _("%(n)s MB", n=format_decimal(round(size / (1024 * 1024), 1)))
+
+
 def setup_templating(app: Flask) -> None:
     from engine.access import role_names
 
     app.jinja_env.filters.update(tr=tr, local_date=local_date, local_datetime=local_datetime,
-                                 days_left=days_left_words)
+                                 days_left=days_left_words, number=format_decimal,
+                                 filesize=file_size)
     app.jinja_env.globals.update(lang=lang, role_names=role_names, current_user=lambda: g.get("user"))
