@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -175,7 +176,7 @@ def test_receipt_page_prints_on_a5_or_a_receipt_printer(client: FlaskClient, reg
     a5 = client.get(f"/cases/{registered.id}/receipt").get_data(as_text=True)
     roll = client.get(f"/cases/{registered.id}/receipt?paper=roll").get_data(as_text=True)
     assert '<body class="receipt">' in a5 and '<body class="receipt roll">' in roll
-    css = client.get("/static/kyzmat.css").get_data(as_text=True)
+    css = (Path(client.application.static_folder) / "kyzmat.css").read_text(encoding="utf-8")
     assert "@page { size: A5" in css
     assert "@page roll { size: 80mm" in css and "body.receipt.roll { page: roll; }" in css
 
