@@ -129,14 +129,17 @@ def unclaim(task_id: int) -> Any:
 @bp.route("/start", methods=["GET"])
 @login_required
 def start_list() -> Any:
-    return render_template("start.html", processes=cases.startable_processes(db(), g.user))
+    processes = cases.startable_processes(db(), g.user)
+    options = {p.process_id: cases.start_options(kz(), db(), p) for p in processes}
+    return render_template("start.html", processes=processes, options=options)
 
 
 @bp.route("/start/<process_id>", methods=["POST"])
 @login_required
 def start(process_id: str) -> Any:
     try:
-        instance = cases.start_case(kz(), db(), g.user, process_id)
+        instance = cases.start_case(kz(), db(), g.user, process_id,
+                                    start_event=request.form.get("start_event") or None)
         db().commit()
     except KyzmatError as err:
         db().rollback()
