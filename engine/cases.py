@@ -60,10 +60,20 @@ def start_case(
     process_id: str,
     *,
     municipality_id: int | None = None,
+    start_event: str | None = None,
 ) -> ProcessInstance:
-    """Start a case of the newest published version, in the actor's municipality."""
+    """Start a case of the newest published version, in the actor's municipality.
+
+    A diagram with several conditional start events (see `start_options`) needs `start_event`,
+    the id of the one the case starts with.
+    """
     version_row = latest_version(session, process_id)
     version = kz.version(session, version_row.id)
+    options = wfapi.start_options(version.bundle)
+    if options and start_event not in options:
+        raise KyzmatError("Choose how the case starts.")
+    if not options and start_event is not None:
+        raise KyzmatError("This process has a single way to start.")
     starters = version.info["starter_roles"]
     if version.info["scope"] == "national":
         municipality_id = None
@@ -96,6 +106,8 @@ def start_case(
         "municipality_code": municipality.code if municipality else None,
         "started_by": actor.username,
     }
+    if start_event is not None:
+        start_data["start_event"] = start_event
     wf = wfapi.new_workflow(version.bundle, kz.script_engine(), start_data)
     with wfapi.operator_context(OperatorContext(session, instance, kz.clock)):
         wfapi.advance(wf)
@@ -471,6 +483,13 @@ def list_cases(kz: Kyzmat, session: Session, actor: User, flt: CaseFilter) -> Pa
     rows = session.scalars(query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
                            .offset((flt.page - 1) * flt.per_page).limit(flt.per_page))
     return Page(items=list(rows.unique()), total=total, page=flt.page, per_page=flt.per_page)
+
+
+def start_options(kz: Kyzmat, session: Session, row: ProcessVersion) -> list[tuple[str, dict[str, str]]]:
+    """The ways a case of this version may start, as (start event id, names); [] for a single one."""
+    version = kz.version(session, row.id)
+    elements = version.info["elements"]
+    return [(sid, elements.get(sid, {}).get("names") or {"ky": sid}) for sid in wfapi.start_options(version.bundle)]
 
 
 def startable_processes(session: Session, actor: User) -> list[ProcessVersion]:

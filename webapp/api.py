@@ -131,7 +131,9 @@ def start_case() -> Any:
     municipality_id = None
     if body.get("municipality_code"):
         municipality_id = accounts.municipality_by_code(db(), body["municipality_code"]).id
-    instance = cases.start_case(kz(), db(), g.user, process_id, municipality_id=municipality_id)
+    start_event = body.get("start_event") if isinstance(body.get("start_event"), str) else None
+    instance = cases.start_case(kz(), db(), g.user, process_id, municipality_id=municipality_id,
+                                start_event=start_event)
     db().commit()
     nxt = cases.next_task_for(db(), g.user, instance.id)
     return jsonify({**case_json(instance), "next_task_id": nxt.id if nxt else None}), 201

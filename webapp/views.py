@@ -188,7 +188,8 @@ def unclaim(task_id: int) -> Any:
 def start_list() -> Any:
     startable = cases.startable_processes(db(), g.user)
     return render_template("start.html", processes=startable,
-                           places={p.process_id: cases.start_municipalities(db(), g.user, p) for p in startable})
+                           places={p.process_id: cases.start_municipalities(db(), g.user, p) for p in startable},
+                           options={p.process_id: cases.start_options(kz(), db(), p) for p in startable})
 
 
 @bp.route("/start/<process_id>", methods=["POST"])
@@ -197,7 +198,8 @@ def start(process_id: str) -> Any:
     try:
         chosen = request.form.get("municipality", "")
         instance = cases.start_case(kz(), db(), g.user, process_id,
-                                    municipality_id=int(chosen) if chosen.isdigit() else None)
+                                    municipality_id=int(chosen) if chosen.isdigit() else None,
+                                    start_event=request.form.get("start_event") or None)
         db().commit()
     except KyzmatError as err:
         db().rollback()

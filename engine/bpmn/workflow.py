@@ -148,8 +148,11 @@ def restore(state: str, bundle: SpecBundle, script_engine: PythonScriptEngine) -
 
 def attach_script_engine(wf: BpmnWorkflow, script_engine: PythonScriptEngine) -> None:
     wf.script_engine = script_engine
+    # Sub-workflows (embedded and multi-instance sub-processes) have no engine of their own: their
+    # `script_engine` is a read-only property that returns the top workflow's, which is set above.
     for sub in wf.subprocesses.values():
-        sub.script_engine = script_engine
+        if sub.script_engine is not script_engine:
+            raise RuntimeError("a sub-workflow does not use the top workflow's script engine")
 
 
 # --- the script engine: sandboxed expressions plus our service-task operators --------------------
@@ -193,6 +196,21 @@ def new_workflow(bundle: SpecBundle, script_engine: PythonScriptEngine, data: di
         for task in wf.get_tasks(state=TaskState.READY):
             task.data.update(data)
     return wf
+
+
+def start_options(bundle: SpecBundle) -> list[str]:
+    """Ids of the top-level start events that wait for a condition: the ways a case may start.
+
+    A diagram with several ways to start (Process A's five initiative sources) gives each start
+    event the condition `start_event == "<its id>"`; `start_case` puts the chosen id in the data.
+    """
+    from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
+    from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+
+    return sorted(
+        spec.bpmn_id for spec in bundle.spec.task_specs.values()
+        if isinstance(spec, StartEvent) and isinstance(getattr(spec, "event_definition", None), ConditionalEventDefinition)
+    )
 
 
 def advance(wf: BpmnWorkflow) -> None:
