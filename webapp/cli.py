@@ -150,6 +150,20 @@ def processes_check(files: tuple[Path, ...]) -> None:
     click.echo(f"{len(paths)} file(s) OK.")
 
 
+@processes_group.command("deadlines")
+@click.option("--lang", type=click.Choice(["ky", "ru", "en"]), default="ky", show_default=True,
+              help="Language of the names and rules.")
+@with_appcontext
+def processes_deadlines(lang: str) -> None:
+    """Print every timer of every published diagram: step, rule, expression, catalogue reference."""
+    from engine.deadlines import deadline_register, format_register
+
+    k = _initialised()
+    with k.sessions() as session:
+        rows = deadline_register(session, lang)
+    click.echo(format_register(rows, lang))
+
+
 # --- calendar ---------------------------------------------------------------------------------------
 
 
