@@ -193,6 +193,18 @@ def processes_versions(process_id: str | None) -> None:
             who = session.get(User, row.published_by_id).username if row.published_by_id else "-"
             click.echo(f"{row.process_id:<24} v{row.number:<4} {row.published_at:%Y-%m-%d %H:%M} UTC  "
                        f"{who:<12} {row.content_hash[:12]}  {row.note}")
+@processes_group.command("deadlines")
+@click.option("--lang", type=click.Choice(["ky", "ru", "en"]), default="ky", show_default=True,
+              help="Language of the names and rules.")
+@with_appcontext
+def processes_deadlines(lang: str) -> None:
+    """Print every timer of every published diagram: step, rule, expression, catalogue reference."""
+    from engine.deadlines import deadline_register, format_register
+
+    k = _initialised()
+    with k.sessions() as session:
+        rows = deadline_register(session, lang)
+    click.echo(format_register(rows, lang))
 
 
 # --- calendar ---------------------------------------------------------------------------------------
