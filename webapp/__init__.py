@@ -47,6 +47,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    from . import deadlines, notifications
+
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(deadlines.bp)
     csrf.exempt(api.bp)
 
     from .templating import setup_templating
