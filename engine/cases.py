@@ -586,6 +586,7 @@ def _sync_timers(session: Session, instance: ProcessInstance, wf: Any, waiting: 
     current = {t.uuid: t.element_id for t in waiting}
     new = [t for t in waiting if t.uuid not in previous]
     if new:
+        session.info["kyzmat_new_timers"] = True  # the scheduler wakes after the commit (engine/scheduler.py)
         session.execute(_TIMER.insert(), [
             {"instance_id": instance.id, "task_uuid": t.uuid, "element_id": t.element_id,
              "attached_to": t.attached_to, "due_at": t.due_at, "status": "waiting"} for t in new])

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from . import mailer, reminders
@@ -27,7 +28,25 @@ from .errors import KyzmatError
 
 log = logging.getLogger(__name__)
 
-IDLE_CAP_S = 30.0  # re-check at least this often, for timers other processes created meanwhile
+IDLE_CAP_S = 5.0  # re-check at least this often, for timers other processes created meanwhile
+
+# Schedulers of this process, woken when a transaction that created a timer commits (a new timer may be
+# due before the one they sleep for). Workers in other processes see it within IDLE_CAP_S.
+_sleepers: set[threading.Event] = set()
+_sleepers_lock = threading.Lock()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_on_new_timer(session: Session) -> None:
+    if session.info.pop("kyzmat_new_timers", False):
+        with _sleepers_lock:
+            for sleeper in _sleepers:
+                sleeper.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_new_timer(session: Session) -> None:
+    session.info.pop("kyzmat_new_timers", None)
 
 
 def tick_timers(kz: Kyzmat, now: datetime | None = None) -> int:
@@ -108,18 +127,29 @@ def seconds_until_next(kz: Kyzmat, cap: float = IDLE_CAP_S) -> float:
 def run_forever(kz: Kyzmat, stop: threading.Event) -> None:
     """Work until `stop` is set. The first wake-up runs everything: after downtime whatever is overdue
     fires at once, in due order."""
+    wake = threading.Event()
+    with _sleepers_lock:
+        _sleepers.add(wake)
     force = True
-    while not stop.is_set():
-        done = tick(kz, force=force)
-        force = False
-        try:
-            wait = seconds_until_next(kz)
-        except Exception:
-            log.exception("reading the next due time failed")
-            wait = IDLE_CAP_S
-        if wait == 0 and not any(done.values()):
-            wait = 1.0  # something is due but could not be done now (a conflict, a busy server): no spinning
-        stop.wait(wait + 0.01)
+    try:
+        while not stop.is_set():
+            wake.clear()
+            done = tick(kz, force=force)
+            force = False
+            try:
+                wait = seconds_until_next(kz)
+            except Exception:
+                log.exception("reading the next due time failed")
+                wait = IDLE_CAP_S
+            if wait == 0 and not any(done.values()):
+                wait = 1.0  # something is due but could not be done now (a conflict, a busy server): no spinning
+            deadline = time.monotonic() + wait + 0.005
+            # Wake for a new timer at once; look at `stop` at least twice a second.
+            while not stop.is_set() and not wake.is_set() and (left := deadline - time.monotonic()) > 0:
+                wake.wait(min(left, 0.5))
+    finally:
+        with _sleepers_lock:
+            _sleepers.discard(wake)
 
 
 def start_in_process(kz: Kyzmat) -> threading.Event:
