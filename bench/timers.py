@@ -20,10 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from engine import cases, demo, processes, schema  # noqa: E402
-from engine.config import REPO_ROOT, Settings  # noqa: E402
-from engine.context import create_kyzmat  # noqa: E402
-from engine.db import make_engine, transaction  # noqa: E402
+from bench import engine as engine_bench  # noqa: E402
+from engine import cases, processes  # noqa: E402
+from engine.db import transaction  # noqa: E402
 from engine.models import ProcessInstance, Timer, User  # noqa: E402
 from engine.scheduler import start_in_process  # noqa: E402
 
@@ -32,18 +31,13 @@ PENDING = 10_000
 
 
 def setup(tmp: Path) -> Any:
-    url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    engine = make_engine(url)
-    schema.upgrade(engine)
-    settings = Settings.from_env({}, database_url=url, var_dir=tmp, processes_dir=REPO_ROOT / "processes",
-                                 forms_dir=REPO_ROOT / "forms", secret_key="bench", scheduler=False)
-    kz = create_kyzmat(settings, engine=engine)
+    """The engine benchmark's database (schema, shipped processes, demo users) plus the timer diagrams."""
+    kz = engine_bench.setup(tmp)
     xml = DIAGRAM.read_bytes()
     short = xml.replace(b'"PT1H"', b'"PT2S"').replace(b'id="timer_wait"', b'id="timer_wait_short"')
     with transaction(kz.sessions) as s:
-        demo.load(s, kz.clock.now())
         for name, content in (("timer_wait.bpmn", xml), ("timer_wait_short.bpmn", short)):
-            processes.publish(s, content, name, forms_dir=settings.forms_dir, now=kz.clock.now(), note="bench")
+            processes.publish(s, content, name, forms_dir=kz.settings.forms_dir, now=kz.clock.now(), note="bench")
     return kz
 
 
