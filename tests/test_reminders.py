@@ -196,3 +196,15 @@ def test_reminder_days_follow_the_working_calendar():
     due = datetime(2026, 11, 23, 17, 59, 59, tzinfo=UTC).date()  # Monday
     assert reminders.reminder_day(cal, due, -2).isoformat() == "2026-11-19"  # Thursday (the weekend skipped)
     assert reminders.reminder_day(cal, due, 1).isoformat() == "2026-11-24"
+
+
+def test_bad_reminder_properties_are_refused_at_publication(kz, session):
+    from engine.bpmn.loader import DiagramError
+
+    bpmn = (REPO_ROOT / "processes" / "citizen_service.bpmn").read_text()
+    marker = '<spiffworkflow:property name="name_en" value="Prepare the result (aiyl okmotu)"/>'
+    bpmn = bpmn.replace(marker, marker + '<spiffworkflow:property name="reminders" value="-2, soon"/>')
+    with pytest.raises(DiagramError) as err:
+        processes.publish(session, bpmn.encode(), "citizen_service.bpmn", forms_dir=kz.settings.forms_dir,
+                          now=START, note="a typo")
+    assert "D_11_prepare_municipal" in str(err.value) and "'soon' is not a whole number" in str(err.value)
