@@ -44,6 +44,7 @@ test: install browser
 
 bench: install
 	$(PY) bench/engine.py
+	$(PY) bench/timers.py
 
 lint: install
 	$(VENV)/bin/ruff check engine webapp tests bench

@@ -44,3 +44,14 @@ def unset_exception(session: Session, day: date, *, now: datetime, actor_id: int
     session.delete(row)
     session.flush()
     return True
+
+
+HOLIDAY_LANGUAGES = {"ky": "ky", "ru": "ru_KG", "en": "en_US"}
+
+
+def law_holidays(year: int, lang: str = "ky") -> list[tuple[date, str]]:
+    """The public holidays the law gives for a year, named in ky/ru/en (the `holidays` package)."""
+    import holidays as holidays_package
+
+    names = holidays_package.country_holidays("KG", years=year, language=HOLIDAY_LANGUAGES.get(lang, "ky"))
+    return sorted(names.items())

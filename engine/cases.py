@@ -268,6 +268,7 @@ def reassign_task(kz: Kyzmat, session: Session, actor: User, task_id: int, to_us
 
 def fire_due_timers(kz: Kyzmat, session: Session, *, now: datetime | None = None, limit: int = 200) -> int:
     """Advance every case with a due timer; return the number of timers that fired."""
+    stamp = now  # a caller's fixed `now` is used throughout; otherwise each case records when it fired
     now = now or kz.clock.now()
     due = list(
         session.scalars(
@@ -282,12 +283,15 @@ def fire_due_timers(kz: Kyzmat, session: Session, *, now: datetime | None = None
     for instance_id in dict.fromkeys(t.instance_id for t in due):
         instance = session.get(ProcessInstance, instance_id)
         if instance is None or instance.status != "running":
+            # A case that ended or failed keeps no waiting timers (else the scheduler would wake for them forever).
+            session.execute(_TIMER.update().where(_TIMER.c.instance_id == instance_id, _TIMER.c.status == "waiting")
+                            .values(status="cancelled"))
             continue
         version = kz.version(session, instance.version_id)
         wf = _load(kz, instance, version)
         with wfapi.operator_context(OperatorContext(session, instance, kz.clock)):
             wfapi.advance(wf)
-        fired += _save(kz, session, instance, wf, version, now, actor_id=None)
+        fired += _save(kz, session, instance, wf, version, stamp or kz.clock.now(), actor_id=None)
     return fired
 
 
@@ -646,6 +650,7 @@ def _sync_timers(session: Session, instance: ProcessInstance, wf: Any, waiting: 
     current = {t.uuid: t.element_id for t in waiting}
     new = [t for t in waiting if t.uuid not in previous]
     if new:
+        session.info["kyzmat_new_timers"] = True  # the scheduler wakes after the commit (engine/scheduler.py)
         session.connection().execute(_TIMER.insert(), [
             {"instance_id": instance.id, "task_uuid": t.uuid, "element_id": t.element_id,
              "attached_to": t.attached_to, "due_at": t.due_at, "status": "waiting"} for t in new])

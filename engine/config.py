@@ -25,6 +25,13 @@ class Settings:
     max_attachment_bytes: int = 10 * 1024 * 1024
     base_url: str = "http://127.0.0.1:5000"
     scheduler: bool = True
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"  # starttls | ssl | none
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "kyzmat@localhost"
+    reminder_hour: int = 9  # reminders and digests leave at this local hour (Asia/Bishkek)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -42,6 +49,13 @@ class Settings:
             "max_attachment_bytes": int(env.get("KYZMAT_MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024))),
             "base_url": env.get("KYZMAT_BASE_URL", "http://127.0.0.1:5000"),
             "scheduler": env.get("KYZMAT_SCHEDULER", "1") not in ("0", "false", "no"),
+            "smtp_host": env.get("KYZMAT_SMTP_HOST", ""),
+            "smtp_port": int(env.get("KYZMAT_SMTP_PORT", "587")),
+            "smtp_tls": env.get("KYZMAT_SMTP_TLS", "starttls").lower(),
+            "smtp_user": env.get("KYZMAT_SMTP_USER", ""),
+            "smtp_password": env.get("KYZMAT_SMTP_PASSWORD", ""),
+            "smtp_from": env.get("KYZMAT_SMTP_FROM", "kyzmat@localhost"),
+            "reminder_hour": int(env.get("KYZMAT_REMINDER_HOUR", "9")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, UTCDateTime
@@ -43,6 +43,7 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(5), default="ky")
+    email_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[utc]
 
@@ -260,3 +261,46 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     uploaded_at: Mapped[utc]
+class Notification(Base):
+    """An in-app notification (a reminder or an escalation) for one user; `key` makes it idempotent."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_notification_user_unread", "user_id", "read_at"),
+    )
+
+    id: Mapped[intpk]
+    key: Mapped[str] = mapped_column(String(120))  # "<task id>:<kind>:<user id>"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # before_2 | due | overdue_1 | escalation
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[utc]
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    digest_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class EmailOutbox(Base):
+    """An e-mail waiting to leave (or sent, or given up on); the worker delivers it after the commit."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_email_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[intpk]
+    key: Mapped[str] = mapped_column(String(120))  # the notification's key, or "digest:<user id>:<date>"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    to_addr: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[utc]
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[utc]
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -50,6 +50,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(editor.bp)
+    from . import deadlines, notifications
+
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(deadlines.bp)
     csrf.exempt(api.bp)
 
     from . import diagrams

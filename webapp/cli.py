@@ -98,6 +98,30 @@ def run(host: str, port: int, scheduler: bool) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Do what is due now, then exit (for cron or a test).")
+@with_appcontext
+def worker(once: bool) -> None:
+    """Run the background worker: due timers, reminders, digests, the e-mail outbox."""
+    import logging
+    import signal
+    import threading
+
+    from engine.scheduler import run_forever, tick
+
+    k = _initialised()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if once:
+        for name, count in tick(k).items():
+            click.echo(f"{name}: {count}")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"Kyzmat worker on {k.db.url.render_as_string(hide_password=True)} (Ctrl+C stops it)")
+    run_forever(k, stop)
+
+
 @main.command("demo")
 @with_appcontext
 def demo() -> None:

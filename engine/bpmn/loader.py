@@ -30,6 +30,7 @@ from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
 from engine.bpmn.sandbox import check_source
 from engine.forms import check_form_schema
+from engine.reminder_policy import PolicyError, parse_policy
 from engine.roles import KNOWN_ROLES
 
 __all__ = [
@@ -814,6 +815,10 @@ def _check_process(
                 "put it in the lane of the role that does it", task.id, task.line)
     for task in info.user_tasks():
         problems.extend(_check_form(task, filename, forms_dir))
+        try:
+            parse_policy(task.properties)  # reminder properties (docs/modelling.md)
+        except PolicyError as err:
+            add(f"reminder property {err}", task.id, task.line)
 
     # Every timer event has an expression.
     for el in process.iter():
