@@ -40,23 +40,28 @@ _TIMER = Timer.__table__
 def start_case(
     kz: Kyzmat,
     session: Session,
-    actor: User,
+    actor: User | None,
     process_id: str,
     *,
     municipality_id: int | None = None,
 ) -> ProcessInstance:
-    """Start a case of the newest published version, in the actor's municipality."""
+    """Start a case of the newest published version, in the actor's municipality.
+
+    `actor` None is the system (the annual start of engine/annual.py): no role check, no claimant.
+    """
     version_row = latest_version(session, process_id)
     version = kz.version(session, version_row.id)
     starters = version.info["starter_roles"]
     if version.info["scope"] == "national":
         municipality_id = None
     elif municipality_id is None:
+        if actor is None:
+            raise KyzmatError("Choose the municipality the case belongs to.")
         candidates = {g.municipality_id for g in actor.grants if g.role in starters and g.municipality_id is not None}
         if len(candidates) != 1:
             raise KyzmatError("Choose the municipality the case belongs to.")
         municipality_id = candidates.pop()
-    if not access.may_start(actor, starters, municipality_id):
+    if actor is not None and not access.may_start(actor, starters, municipality_id):
         raise Forbidden("Your roles do not allow starting this process here.")
     now = kz.clock.now()
     municipality = session.get(Municipality, municipality_id) if municipality_id else None
@@ -66,7 +71,7 @@ def start_case(
         municipality_id=municipality_id,
         status="running",
         state="",
-        started_by_id=actor.id,
+        started_by_id=actor.id if actor else None,
         started_at=now,
         updated_at=now,
         summary={},
@@ -76,14 +81,15 @@ def start_case(
     start_data = {
         "case_id": instance.id,
         "municipality_code": municipality.code if municipality else None,
-        "started_by": actor.username,
+        "started_by": actor.username if actor else "system",
     }
     wf = wfapi.new_workflow(version.bundle, kz.script_engine(), start_data)
     with wfapi.operator_context(OperatorContext(session, instance, kz.clock)):
         wfapi.advance(wf)
-    audit.record(session, "case_started", at=now, actor_id=actor.id, instance_id=instance.id,
+    actor_id = actor.id if actor else None
+    audit.record(session, "case_started", at=now, actor_id=actor_id, instance_id=instance.id,
                  process_id=process_id, version=version.number)
-    _save(kz, session, instance, wf, version, now, actor_id=actor.id, claimant=actor)
+    _save(kz, session, instance, wf, version, now, actor_id=actor_id, claimant=actor)
     return instance
 
 
