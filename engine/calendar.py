@@ -328,6 +328,13 @@ def sandbox_helpers(calendar: WorkingCalendar, now: Callable[[], datetime]) -> d
         """Return the end of that date, moved forward to a working day."""
         return _end_of(calendar.fixed_date(year, month, day)).isoformat()
 
+    def quarter_end(year: int, quarter: int) -> str:
+        """Return the end of the last day of that calendar quarter, not moved."""
+        y = _whole_number(year, "quarter_end: year", 1, 9999)
+        q = _whole_number(quarter, "quarter_end: quarter", 1, 4)
+        last = date(y, 12, 31) if q == 4 else date(y, 3 * q + 1, 1) - timedelta(days=1)
+        return _end_of(last).isoformat()
+
     def end_of_day(d: object) -> str:
         """Return the end of the local day of d, not moved."""
         return _end_of(_local_date(d, "end_of_day: d")).isoformat()
@@ -349,6 +356,7 @@ def sandbox_helpers(calendar: WorkingCalendar, now: Callable[[], datetime]) -> d
         "add_working_days": add_working_days,
         "add_days": add_days,
         "fixed_date": fixed_date,
+        "quarter_end": quarter_end,
         "end_of_day": end_of_day,
         "today": today,
         "now": now_,

@@ -56,7 +56,7 @@ _CANCEL_TIMERS = _TIMER.update().where(_TIMER.c.task_uuid.in_(bindparam("_uuids"
 def start_case(
     kz: Kyzmat,
     session: Session,
-    actor: User,
+    actor: User | None,
     process_id: str,
     *,
     municipality_id: int | None = None,
@@ -66,6 +66,7 @@ def start_case(
 
     A diagram with several conditional start events (see `start_options`) needs `start_event`,
     the id of the one the case starts with.
+    `actor` None is the system (the annual start of engine/annual.py): no role check, no claimant.
     """
     version_row = latest_version(session, process_id)
     version = kz.version(session, version_row.id)
@@ -78,13 +79,15 @@ def start_case(
     if version.info["scope"] == "national":
         municipality_id = None
     elif municipality_id is None:
+        if actor is None:
+            raise KyzmatError("Choose the municipality the case belongs to.")
         candidates = {g.municipality_id for g in actor.grants if g.role in starters and g.municipality_id is not None}
         if not candidates and not any(g.role in starters for g in actor.grants):
             raise Forbidden("Your roles do not allow starting this process.")
         if len(candidates) != 1:
             raise KyzmatError("Choose the municipality the case belongs to.")
         municipality_id = candidates.pop()
-    if not access.may_start(actor, starters, municipality_id):
+    if actor is not None and not access.may_start(actor, starters, municipality_id):
         raise Forbidden("Your roles do not allow starting this process here.")
     now = kz.clock.now()
     municipality = session.get(Municipality, municipality_id) if municipality_id else None
@@ -94,7 +97,7 @@ def start_case(
         municipality_id=municipality_id,
         status="running",
         state="",
-        started_by_id=actor.id,
+        started_by_id=actor.id if actor else None,
         started_at=now,
         updated_at=now,
         summary={},
@@ -104,16 +107,17 @@ def start_case(
     start_data = {
         "case_id": instance.id,
         "municipality_code": municipality.code if municipality else None,
-        "started_by": actor.username,
+        "started_by": actor.username if actor else "system",
     }
     if start_event is not None:
         start_data["start_event"] = start_event
     wf = wfapi.new_workflow(version.bundle, kz.script_engine(), start_data)
     with wfapi.operator_context(OperatorContext(session, instance, kz.clock)):
         wfapi.advance(wf)
-    audit.record(session, "case_started", at=now, actor_id=actor.id, instance_id=instance.id,
+    actor_id = actor.id if actor else None
+    audit.record(session, "case_started", at=now, actor_id=actor_id, instance_id=instance.id,
                  process_id=process_id, version=version.number)
-    _save(kz, session, instance, wf, version, now, actor_id=actor.id, claimant=actor)
+    _save(kz, session, instance, wf, version, now, actor_id=actor_id, claimant=actor)
     return instance
 
 

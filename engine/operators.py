@@ -51,6 +51,15 @@ def register_in_journal(ctx: OperatorContext | None, data: dict[str, Any], param
     }
 
 
+def municipality_options(ctx: OperatorContext | None, data: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The municipalities as form choices: [{"value": code, "label": {"ky", "ru", "en"}}], by code."""
+    if ctx is None:
+        raise ValueError("municipality_options needs the database")
+    rows = ctx.session.scalars(select(Municipality).order_by(Municipality.code))
+    return [{"value": m.code, "label": dict(m.names)} for m in rows]
+
+
 OPERATORS: dict[str, Callable[..., Any]] = {
     "register_in_journal": register_in_journal,
+    "municipality_options": municipality_options,
 }

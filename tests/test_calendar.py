@@ -412,6 +412,7 @@ def test_sandbox_helper_names(helpers: dict) -> None:
         "add_working_days",
         "add_days",
         "fixed_date",
+        "quarter_end",
         "end_of_day",
         "today",
         "now",
@@ -531,3 +532,12 @@ def test_holidays_are_built_once_per_year(monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         calendar_module._year.cache_clear()
     assert sorted(builds) == [2026, 2027]
+
+
+def test_quarter_end_is_the_last_day_of_the_quarter_not_moved(helpers: dict) -> None:
+    assert helpers["quarter_end"](2026, 2) == "2026-06-30T23:59:59+06:00"  # a Tuesday
+    assert helpers["quarter_end"](2026, 3) == "2026-09-30T23:59:59+06:00"
+    assert helpers["quarter_end"](2028, 1) == "2028-03-31T23:59:59+06:00"  # a Friday
+    assert helpers["quarter_end"](2029, 3) == "2029-09-30T23:59:59+06:00"  # a Sunday: not moved
+    with pytest.raises(ValueError, match="quarter_end: quarter"):
+        helpers["quarter_end"](2026, 5)

@@ -18,6 +18,8 @@ EXPECTED: dict[str, list[str]] = {
     "citizen_service": ["§8 #8", "§8 #9", "§8 #10"],
     "list_dispute": [],  # [000] §5 sets no deadline (§8.1)
     "csc_establishment": ["§8 #2", "§8 #3", "§8 #4"],
+    "quality_monitoring": ["§8 #11", "§8 #14", "§8 #15", "§8 #16", "§8 #17", "§8 #18"],
+    "csc_monitoring": [],  # Model Regulation §6 sets no deadline
 }
 
 

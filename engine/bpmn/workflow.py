@@ -373,8 +373,14 @@ def _attached_id(task: Any) -> str | None:
 
 
 def _attached_timer_due(task: Any) -> datetime | None:
-    """The due time of the first timer attached to this task (its statutory deadline)."""
+    """The due time of the first timer attached to this task (its statutory deadline).
+
+    A multi-instance branch's task hangs under its multi-instance activity, to which the
+    timer is attached: every branch shares the activity's deadline.
+    """
     parent = task.parent
+    if parent is not None and parent.task_spec.bpmn_id == task.task_spec.bpmn_id and parent is not task:
+        task, parent = parent, parent.parent
     if parent is None or not parent.task_spec.name.endswith(".BoundaryEventSplit"):
         return None
     for sibling in parent.children:
