@@ -48,6 +48,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)
+    from . import analytics
+
+    app.register_blueprint(analytics.bp)
     csrf.exempt(api.bp)
 
     from .templating import setup_templating
