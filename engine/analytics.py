@@ -129,7 +129,7 @@ class CaseFact:
     registered: bool = True
     due_on: date | None = None  # the result date printed on the receipt
     ready_on: date | None = None  # the day the body's result reached the CSC
-    deadlines_met: bool | None = None  # every step with a due date was completed by it (None: none had one)
+    deadlines_met: bool | None = None  # every completed step with a due date met it (None: none had one)
 
 
 @dataclass(frozen=True)
@@ -179,12 +179,10 @@ def case_fact(municipality_id: int | None, started_at: datetime, facts: dict[str
     due = facts.get("result_due")
     ready = [completed for step_id, _due, completed, status in steps
              if step_id in RESULT_STEPS and status == "completed" and completed is not None]
-    timed = [(due_at, completed, status) for _s, due_at, completed, status in steps
-             if due_at is not None and status != "cancelled"]
-    met = None
-    if timed:
-        met = all(status == "completed" and completed is not None and completed <= due_at
-                  for due_at, completed, status in timed)
+    # Steps still open are not judged here (an overdue result counts against the term share instead).
+    timed = [(due_at, completed) for _s, due_at, completed, status in steps
+             if due_at is not None and status == "completed" and completed is not None]
+    met = all(completed <= due_at for due_at, completed in timed) if timed else None
     return CaseFact(
         municipality_id=municipality_id,
         service_code=code,

@@ -4,6 +4,7 @@ dashboards show the same drawings as SVG (renderSVG), so both print and neither 
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 
 from reportlab.graphics import renderSVG
 from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
@@ -51,14 +52,15 @@ def _style_axes(chart: HorizontalBarChart | VerticalBarChart, size: int = 7) -> 
     chart.valueAxis.gridStrokeColor = colors.HexColor("#dddddd")
 
 
-def _legend(d: Drawing, pairs: list[tuple[colors.Color, str]], x: float, y: float, columns: int = 4) -> None:
+def _legend(d: Drawing, pairs: list[tuple[colors.Color, str]], x: float, y: float, columns: int = 4,
+            spacing: float = 150) -> None:
     regular, _bold = _fonts()
     legend = Legend()
     legend.x, legend.y = x, y
     legend.fontName, legend.fontSize = regular, 7
     legend.alignment = "right"
     legend.columnMaximum = max(1, -(-len(pairs) // columns))
-    legend.deltax, legend.dx, legend.dy = 120, 7, 7
+    legend.deltax, legend.dx, legend.dy, legend.deltay = spacing, 7, 7, 11
     legend.colorNamePairs = pairs
     d.add(legend)
 
@@ -66,12 +68,12 @@ def _legend(d: Drawing, pairs: list[tuple[colors.Color, str]], x: float, y: floa
 def _single_bars(title: str, rows: list[tuple[str, float]], colour: colors.Color, label: str, lang: str,
                  percent_axis: bool = False) -> Drawing:
     """One horizontal bar per row (label, value), the first row on top, each bar labelled with its value."""
-    height = 40 + 16 * max(len(rows), 3)
+    height = 48 + 16 * max(len(rows), 3)
     d = _frame(title, height)
     if not rows:
         return _empty(d, lang)
     chart = HorizontalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 190, 10, WIDTH - 210, height - 40
+    chart.x, chart.y, chart.width, chart.height = 190, 18, WIDTH - 225, height - 48
     chart.data = [[value for _name, value in reversed(rows)]]
     chart.categoryAxis.categoryNames = [_short(name) for name, _value in reversed(rows)]
     _style_axes(chart)
@@ -120,7 +122,8 @@ def satisfaction_chart(report: Report, lang: str) -> Drawing:
         chart.bars[i].fillColor = ANSWER_COLOURS[a]
         chart.bars[i].strokeColor = colors.white
     d.add(chart)
-    _legend(d, [(ANSWER_COLOURS[a], _short(answer_label(a, lang), 26)) for a in ANSWERS], 10, 24, columns=4)
+    _legend(d, [(ANSWER_COLOURS[a], _short(answer_label(a, lang), 30)) for a in ANSWERS], 10, 26, columns=2,
+            spacing=200)
     return d
 
 
@@ -182,8 +185,16 @@ def charts(report: Report, lang: str) -> dict[str, Drawing]:
     return {name: make(report, lang) for name, make in CHARTS.items()}
 
 
-def svg(drawing: Drawing) -> str:
-    """The drawing as an inline SVG element (no XML declaration, no fixed size: it scales to the page)."""
+def svg(drawing: Drawing, name: str = "chart") -> str:
+    """The drawing as an SVG element to put inline in a page (it scales with its viewBox).
+
+    renderSVG names its clip path and group "clip" and "group": several charts on one page would share
+    the first chart's clip, so each gets its own ids. The font is named as CSS knows it."""
     text = renderSVG.drawToString(drawing)
-    start = text.find("<svg")
-    return text[start:] if start >= 0 else text
+    text = text[max(0, text.find("<svg")):]
+    title = next((s.text for s in drawing.contents if isinstance(s, String)), "")
+    text = text.replace("<title>...</title>", f"<title>{escape(title)}</title>", 1).replace("<desc>...</desc>", "", 1)
+    text = text.replace('id="clip"', f'id="clip-{name}"').replace("url(#clip)", f"url(#clip-{name})")
+    text = text.replace('id="group"', f'id="group-{name}"')
+    text = text.replace("font-family: DejaVuSans-Bold;", "font-family: 'DejaVu Sans', Arial, sans-serif; font-weight: bold;")
+    return text.replace("font-family: DejaVuSans;", "font-family: 'DejaVu Sans', Arial, sans-serif;")

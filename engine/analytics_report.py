@@ -126,8 +126,9 @@ def ranking_rows(report: Report, lang: str) -> tuple[list[str], list[list[Any]]]
     return head, rows
 
 
-def answer_rows(report: Report, lang: str) -> tuple[list[str], list[list[Any]]]:
-    """The annex: one row per evaluation sheet, anonymous (FR-6, AMB-E15)."""
+def answer_rows(report: Report, lang: str, *, compact: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """The annex: one row per evaluation sheet, anonymous (FR-6, AMB-E15). `compact` gives the answers
+    as their number on the sheet (1-4), for the narrow columns of the PDF."""
     head = [word("date", lang), word("municipality", lang), word("code", lang), word("service", lang),
             word("variant", lang), word("age", lang), word("gender", lang), word("health", lang)]
     head += [question_label(q, lang) for q in QUESTIONS]
@@ -139,7 +140,8 @@ def answer_rows(report: Report, lang: str) -> tuple[list[str], list[list[Any]]]:
         rows.append([s.appeal_date.isoformat(), municipality_name(report, s.municipality_id, lang), s.service_code,
                      service_name(report, s.service_code, lang), s.variant, a.get("age", ""), a.get("gender", ""),
                      yes_no.get(a.get("health_limitations"), "")]
-                    + [answer_label(a[q], lang) if a.get(q) else "" for q in QUESTIONS]
+                    + [(str(ANSWERS.index(a[q]) + 1) if compact else answer_label(a[q], lang))
+                       if a.get(q) in ANSWERS else "" for q in QUESTIONS]
                     + [yes_no.get(a.get("unfounded_actions"), ""),
                        "; ".join(kind_label(k, lang) for k in a.get("unfounded_kinds") or []),
                        yes_no.get(a.get("corruption"), ""),
@@ -260,9 +262,11 @@ def report_pdf(report: Report, lang: str, *, title: str | None = None) -> bytes:
     story.append(PageBreak())
     story.append(Paragraph(esc(word("s_annex", lang)), h2))
     story.append(Paragraph(esc(word("annex_note", lang)), base))
-    head, rows = answer_rows(report, lang)
-    story.append(table(head, rows, [16 * mm, 22 * mm, 9 * mm, 24 * mm, 9 * mm, 8 * mm, 10 * mm, 10 * mm]
-                       + [12.5 * mm] * 9 + [11 * mm, 18 * mm, 11 * mm, 14 * mm]))
+    story.append(Paragraph(esc("; ".join(f"{i} — {answer_label(a, lang)}" for i, a in enumerate(ANSWERS, 1))), base))
+    story.append(Spacer(1, 4))
+    head, rows = answer_rows(report, lang, compact=True)
+    story.append(table(head, rows, [19 * mm, 26 * mm, 10 * mm, 32 * mm, 12 * mm, 9 * mm, 12 * mm, 13 * mm]
+                       + [9.5 * mm] * 9 + [16 * mm, 28 * mm, 16 * mm, 20 * mm]))
     doc.build(story)
     return buffer.getvalue()
 

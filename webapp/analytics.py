@@ -87,7 +87,7 @@ def dashboard() -> Any:
     return render_template(
         "analytics/dashboard.html", report=report, q=q, years=years or [q.year],
         municipalities=municipalities, national=allowed is None,
-        charts={name: svg(drawing) for name, drawing in charts(report, language).items()},
+        charts={name: svg(drawing, name) for name, drawing in charts(report, language).items()},
         indicators=analytics_report.indicators(report, language),
         problems=[words.problem_text(report, code, params, language) for code, params in report.problems],
         w=lambda key: words.word(key, language), pct=lambda v: words.percent(v, language),

@@ -143,7 +143,11 @@ def _demo_history(k: Kyzmat, count: int | None) -> None:
             return
         year = demo_history.demo_year(to_local_date(k.clock.now()))
         started = time.perf_counter()
-        made = demo_history.generate(k, session, year=year, count=count or demo_history.DEFAULT_CASES)
+        try:
+            made = demo_history.generate(k, session, year=year, count=count or demo_history.DEFAULT_CASES)
+        except ModuleNotFoundError as err:
+            raise click.ClickException(f"The generated demo year needs {err.name} (installed by `make install`); "
+                                       "`kyzmat demo --no-history` loads the users only.") from None
     click.echo(f"Generated {made} demo CSC cases of {year} with evaluation sheets "
                f"in {time.perf_counter() - started:.1f} s (`kyzmat demo --remove` deletes them).")
 
