@@ -537,6 +537,17 @@ def _dotted(data: dict[str, Any], path: str | None) -> Any:
     return value
 
 
+def _summary_facts(data: dict[str, Any], paths: str | None) -> dict[str, Any]:
+    """The variables a diagram names in `summary_variables`, kept in the instance's summary so
+    that reports read them without restoring the workflow (plain JSON values only)."""
+    facts: dict[str, Any] = {}
+    for path in (paths or "").replace(",", " ").split():
+        value = _dotted(data, path)
+        if value is None or isinstance(value, str | int | float | bool):
+            facts[path] = value
+    return facts
+
+
 def _save(
     kz: Kyzmat,
     session: Session,
@@ -574,6 +585,9 @@ def _save(
         "summary": {**(instance.summary or {}), "open_tasks": sorted(r.uuid for r in ready),
                     "waiting_timers": {t.uuid: t.element_id for t in waiting}},
     }
+    facts = _summary_facts(data, props.get("summary_variables"))
+    if facts:
+        values["summary"]["facts"] = facts
     completed = wfapi.is_completed(wf) and instance.status == "running"
     values["status"] = "completed" if completed else instance.status
     values["completed_at"] = now if completed else instance.completed_at

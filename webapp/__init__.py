@@ -43,26 +43,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
 
-    from . import api, auth, editor, public, views
+    from . import admin, analytics, api, auth, deadlines, diagrams, editor, files, notifications, public, views
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(views.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(public.bp)
-    app.register_blueprint(editor.bp)
-    from . import deadlines, notifications
-
-    app.register_blueprint(notifications.bp)
-    app.register_blueprint(deadlines.bp)
+    for module in (auth, views, api, public, editor, notifications, deadlines, analytics, diagrams, admin, files):
+        app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
-
-    from . import diagrams
-
-    app.register_blueprint(diagrams.bp)
-    from . import admin, files
-
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(files.bp)
 
     from .templating import setup_templating
 

@@ -123,19 +123,57 @@ def worker(once: bool) -> None:
 
 
 @main.command("demo")
+@click.option("--history/--no-history", default=True, show_default=True,
+              help="Also generate a year of CSC cases and evaluation sheets (once), for the analytics.")
+@click.option("--cases", "count", default=None, type=click.IntRange(1, 20000), help="How many generated cases.")
+@click.option("--remove", is_flag=True, help="Delete the generated cases, sheets, users and municipality.")
 @with_appcontext
-def demo() -> None:
+def demo(history: bool, count: int | None, remove: bool) -> None:
     """Load the demo municipality and one user per role; print the logins."""
     from engine import demo as demo_data
+    from engine import demo_history
 
     k = _initialised()
+    if remove:
+        with transaction(k.sessions) as session:
+            counts = demo_history.remove(k, session)
+        click.echo("Removed generated demo data: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+        return
     with transaction(k.sessions) as session:
         created = demo_data.load(session, k.clock.now())
+    if history:
+        _demo_history(k, count)
     click.echo("Demo logins (password for all: " + demo_data.DEMO_PASSWORD + "):")
     for username, role, muni in demo_data.LOGINS:
         click.echo(f"  {username:<14} {role:<22} {muni or 'national'}")
     if not created:
         click.echo("(demo data was already loaded)")
+
+
+def _demo_history(k: Kyzmat, count: int | None) -> None:
+    """Generate the demo year once (a second `kyzmat demo` finds it and says so)."""
+    import time
+
+    from sqlalchemy import select
+
+    from engine import demo_history
+    from engine.calendar import to_local_date
+    from engine.models import ProcessInstance
+
+    with transaction(k.sessions) as session:
+        if session.scalar(select(ProcessInstance.id).where(
+                ProcessInstance.summary["demo"].as_boolean().is_(True)).limit(1)) is not None:
+            click.echo("(the generated demo year was already loaded; `kyzmat demo --remove` deletes it)")
+            return
+        year = demo_history.demo_year(to_local_date(k.clock.now()))
+        started = time.perf_counter()
+        try:
+            made = demo_history.generate(k, session, year=year, count=count or demo_history.DEFAULT_CASES)
+        except ModuleNotFoundError as err:
+            raise click.ClickException(f"The generated demo year needs {err.name} (installed by `make install`); "
+                                       "`kyzmat demo --no-history` loads the users only.") from None
+    click.echo(f"Generated {made} demo CSC cases of {year} with evaluation sheets "
+               f"in {time.perf_counter() - started:.1f} s (`kyzmat demo --remove` deletes them).")
 
 
 # --- processes --------------------------------------------------------------------------------------
