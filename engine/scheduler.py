@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from . import mailer, reminders
+from . import annual, mailer, reminders
 from .cases import fire_due_timers, next_timer_due
 from .context import Kyzmat
 from .db import transaction
@@ -88,6 +88,9 @@ JOBS: list[Job] = [
     Job("reminders", in_transaction(reminders.send_due_reminders), every_s=60),
     Job("digests", in_transaction(reminders.send_digests), every_s=60),
     Job("outbox", mailer.deliver_outbox),
+    # Process E starts itself for the year once the year has begun (engine/annual.py).
+    Job("annual_cases", in_transaction(lambda kz, s, now: len(annual.start_due_annual_cases(kz, s, now))),
+        every_s=3600),
 ]
 
 

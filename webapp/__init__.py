@@ -43,7 +43,19 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
 
-    from . import admin, analytics, api, auth, deadlines, diagrams, editor, files, notifications, public, views
+    from . import (
+        admin,
+        analytics,
+        api,
+        auth,
+        deadlines,
+        diagrams,
+        editor,
+        files,
+        notifications,
+        public,
+        views,
+    )
 
     for module in (auth, views, api, public, editor, notifications, deadlines, analytics, diagrams, admin, files):
         app.register_blueprint(module.bp)
