@@ -3,6 +3,7 @@ dashboards show the same drawings as SVG (renderSVG), so both print and neither 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from html import escape
 
@@ -197,4 +198,15 @@ def svg(drawing: Drawing, name: str = "chart") -> str:
     text = text.replace('id="clip"', f'id="clip-{name}"').replace("url(#clip)", f"url(#clip-{name})")
     text = text.replace('id="group"', f'id="group-{name}"')
     text = text.replace("font-family: DejaVuSans-Bold;", "font-family: 'DejaVu Sans', Arial, sans-serif; font-weight: bold;")
-    return text.replace("font-family: DejaVuSans;", "font-family: 'DejaVu Sans', Arial, sans-serif;")
+    text = text.replace("font-family: DejaVuSans;", "font-family: 'DejaVu Sans', Arial, sans-serif;")
+    return _STYLE.sub(_presentation_attributes, text)
+
+
+# The pages' Content-Security-Policy (style-src 'self') refuses style="" attributes, so renderSVG's
+# inline styles become SVG presentation attributes (fill="...", font-size="..."), which it allows.
+_STYLE = re.compile(r'style="([^"]*)"')
+
+
+def _presentation_attributes(match: re.Match[str]) -> str:
+    pairs = (part.split(":", 1) for part in match.group(1).split(";") if ":" in part)
+    return " ".join(f'{key.strip()}="{escape(value.strip(), quote=True)}"' for key, value in pairs)

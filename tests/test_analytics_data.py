@@ -166,6 +166,7 @@ def test_council_sees_its_own_csc_only(app: Flask, dataset: dict[str, int]) -> N
     page = council.get("/analytics/?year=2026").get_data(as_text=True)
     assert "Д.Садырбаев айыл өкмөтү" in page and "Кызыл-Адыр" not in page
     assert page.count('<figure class="chart"') == 5 and page.count("<svg") >= 5
+    assert 'style="' not in page  # the CSP (style-src 'self') would drop inline styles: charts use attributes
     figures = council.get("/analytics/services.csv?year=2026").get_data(as_text=True)
     assert "M1" not in figures  # Kyzyl-Adyr's request is not in the council's figures
     for url in ("/analytics/", "/analytics/report.pdf", "/analytics/report.xlsx", "/analytics/answers.csv",
