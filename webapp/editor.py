@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import drafts, processes, versions
+from engine import deadline_rules, deadlines, drafts, processes, versions
 from engine import forms as formlib
 from engine.bpmn.loader import Problem
 from engine.calendar import BISHKEK
@@ -55,6 +55,9 @@ def _problem_title(kind: str) -> str:
         "condition": _("This condition has an error or is missing."),
         "timer": _("This deadline expression has an error."),
         "dry_run": _("The trial run along the default path failed at this element."),
+        "rule_words": _("The deadline changed but its rule in words did not: the deadline register would show "
+                        "the old rule."),
+        "reminders": _("The reminder settings of this step are not valid."),
     }
     return titles.get(kind, _("Problem"))
 
@@ -87,6 +90,12 @@ def index() -> Any:
     return render_template("editor_list.html", rows=rows)
 
 
+@bp.route("/deadlines")
+def register() -> Any:
+    """The deadline register (as `kyzmat processes deadlines`): every timer of the published versions."""
+    return render_template("editor_deadlines.html", register=deadlines.deadline_register(db(), lang()))
+
+
 @bp.route("/<process_id>/edit")
 def edit(process_id: str) -> Any:
     state = drafts.open_for_editing(db(), g.user, process_id)
@@ -95,7 +104,8 @@ def edit(process_id: str) -> Any:
         "processId": process_id,
         "source": state.source,
         "urls": {name: url_for(f"editor.{name}", process_id=process_id) for name in
-                 ("source", "save", "validate", "publish", "discard", "timer_preview", "form", "form_check")},
+                 ("source", "save", "validate", "publish", "discard", "timer_preview", "rule_texts", "form",
+                  "form_check")},
         "roles": [{"code": code, "label": tr(role.names)} for code, role in ROLES.items()],
         "forms": drafts.form_choices(kz().settings.forms_dir, overlay, process_id),
         "today": kz().clock.now().astimezone(BISHKEK).date().isoformat(),
@@ -189,6 +199,16 @@ def timer_preview(process_id: str) -> Any:
     return jsonify(ok=True, due=preview.due, reached=preview.reached,
                    text=_("A case started on %(start)s is due at the end of %(due)s.",
                           start=local_date(start), due=local_date(preview.due)))
+
+
+@bp.route("/<process_id>/rule-texts", methods=["POST"])
+def rule_texts(process_id: str) -> Any:
+    """The timer's name and rule in words (ky, ru, en) for a rule built in the deadline form."""
+    body = request.get_json(silent=True) or {}
+    texts = deadline_rules.rule_texts(str(body.get("expression", ""))[:500])
+    if texts is None:
+        return jsonify(ok=False)
+    return jsonify(ok=True, **texts)
 
 
 @bp.route("/<process_id>/form")
@@ -316,4 +336,7 @@ def _js_texts() -> dict[str, str]:
         "formErrors": _("The form has errors:"), "formOk": _("The form is valid. Preview:"),
         "close": _("Close"), "unsaved": _("There are unsaved changes."), "deadlines": _("Deadlines in the trial run"),
         "error": _("Error"),
+        "ruleKy": _("Rule in words, Kyrgyz (the deadline register shows it)"), "ruleRu": _("Rule in words, Russian"),
+        "ruleEn": _("Rule in words, English"),
+        "rulesRegenerated": _("The name and the rule in words follow the new deadline; check them before applying."),
     }
