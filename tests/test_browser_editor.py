@@ -58,26 +58,48 @@ def version_of(session: Session, instance_id: int) -> int:
     return session.get(ProcessInstance, instance_id).version.number
 
 
-def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
-    kz = live_server.kz
-    cal = kz.calendar()
-    submitted_on = today()
-
+def runner(kz) -> Callable:
+    """run(fn): fn(session, user) in a committed transaction of the live server's database."""
     def run(fn):
         with transaction(kz.sessions) as session:
             def user(name: str) -> User:
                 return session.scalar(select(User).where(User.username == name))
             return fn(session, user)
+    return run
+
+
+def restore(kz, before_version: int) -> None:
+    """Leave the shared live database as shipped for the browser tests that follow."""
+    from engine import drafts
+
+    def back(s, u):
+        if drafts.get_draft(s, PROCESS_ID) is not None:
+            drafts.discard_draft(s, u("owner"), PROCESS_ID, now=kz.clock.now())
+        if versions.history(s, PROCESS_ID)[0].number != before_version:
+            versions.rollback(kz, s, u("owner"), PROCESS_ID, before_version, "browser test: back to the shipped rules")
+    runner(kz)(back)
+
+
+def open_in_editor(page, element_id: str, lang: str = "ky") -> None:
+    """Log the owner in, open Process C in the modeler and select `element_id`."""
+    login(page, "owner", lang)
+    page.goto(f"/processes/{PROCESS_ID}/edit")
+    page.wait_for_selector("body[data-editor-ready='1']")
+    page.click(f"g.djs-element[data-element-id='{element_id}']", force=True)
+
+
+def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
+    kz = live_server.kz
+    cal = kz.calendar()
+    submitted_on = today()
+    run = runner(kz)
 
     before_version = run(lambda s, u: versions.history(s, PROCESS_ID)[0].number)
     old_case = run(lambda s, u: start_and_reach_the_deadline(s, kz, u, submitted_on))
     old_due = run(lambda s, u: due_of(s, old_case))
     assert old_due == cal.add_working_days(submitted_on, OLD_WORKING_DAYS)
     try:
-        login(page, "owner", "ky")
-        page.goto(f"/processes/{PROCESS_ID}/edit")
-        page.wait_for_selector("body[data-editor-ready='1']")
-        page.click(f"g.djs-element[data-element-id='{TIMER_ID}']", force=True)
+        open_in_editor(page, TIMER_ID)
         page.wait_for_selector("#timer-rule")
         assert page.input_value("#timer-rule") == "working" and page.input_value("#timer-n") == str(OLD_WORKING_DAYS)
         assert "беш жумушчу күн" in page.input_value("#timer-rule-ky")  # the shipped rule in words
@@ -155,15 +177,68 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
         screenshot(page, "editor-refused-ru")
         assert run(lambda s, u: versions.history(s, PROCESS_ID)[0].number) == new_version
     finally:
-        # Leave the shared live database as shipped for the browser tests that follow.
-        def restore(s, u):
-            from engine import drafts
+        restore(kz, before_version)
 
-            if drafts.get_draft(s, PROCESS_ID) is not None:
-                drafts.discard_draft(s, u("owner"), PROCESS_ID, now=kz.clock.now())
-            if versions.history(s, PROCESS_ID)[0].number != before_version:
-                versions.rollback(kz, s, u("owner"), PROCESS_ID, before_version, "browser test: back to the shipped rule")
-        run(restore)
+
+def test_reminder_settings_edited_in_the_editor_drive_the_reminders_of_new_cases(page, live_server):
+    """Reminders one working day before the due date, no escalation: set in the properties form, checked as
+    publication checks them, published, and followed by the reminder engine for a new case."""
+    from engine import reminders
+    from engine.models import Notification
+
+    kz = live_server.kz
+    cal = kz.calendar()
+    run = runner(kz)
+
+    before_version = run(lambda s, u: versions.history(s, PROCESS_ID)[0].number)
+    try:
+        open_in_editor(page, TASK_ID)
+        page.wait_for_selector("#prop-reminders")
+        page.fill("#prop-reminders", "бир күн мурун")
+        page.press("#prop-reminders", "Tab")
+        expect(page.locator("#reminder-check.error")).to_contain_text("Эскертүүлөр")  # in Kyrgyz, not the loader's English
+        page.fill("#publish-note", "эскертүү туура эмес")
+        page.click("#btn-publish")
+        page.wait_for_selector(f"#results .problem[data-element='{TASK_ID}']")
+        assert "эскертүү жөндөөлөрү туура эмес" in page.locator("#results").text_content()
+        assert run(lambda s, u: versions.history(s, PROCESS_ID)[0].number) == before_version
+        screenshot(page, "editor-reminders-refused-ky")
+
+        page.fill("#prop-reminders", "-1")
+        page.press("#prop-reminders", "Tab")
+        page.fill("#prop-escalate-after", "none")
+        page.press("#prop-escalate-after", "Tab")
+        expect(page.locator("#reminder-check.preview-box")).to_contain_text("-1")
+        screenshot(page, "editor-reminders-ky")
+        page.fill("#publish-note", "Кеңешке эскертүү мөөнөттөн бир жумушчу күн мурун, эскалациясыз")
+        page.click("#btn-publish")
+        page.wait_for_url(f"**/processes/{PROCESS_ID}/versions")
+        version = run(lambda s, u: versions.history(s, PROCESS_ID)[0])
+        assert version.number == before_version + 1
+        props = run(lambda s, u: versions.history(s, PROCESS_ID)[0].info["elements"][TASK_ID]["properties"])
+        assert (props["reminders"], props["escalate_after"]) == ("-1", "none")
+
+        case = run(lambda s, u: start_and_reach_the_deadline(s, kz, u, today()))
+        task_id = run(lambda s, u: open_task(s, case, TASK_ID).id)
+        due = cal.add_working_days(today(), OLD_WORKING_DAYS)
+        hour = kz.settings.reminder_hour
+
+        def remind_on(day: date) -> list[str]:
+            from datetime import datetime, time
+
+            from engine.calendar import BISHKEK
+
+            moment = datetime.combine(day, time(hour, 30), tzinfo=BISHKEK)
+            run(lambda s, u: reminders.send_due_reminders(kz, s, moment))
+            return run(lambda s, u: sorted(s.scalars(select(Notification.kind).where(Notification.task_id == task_id))))
+
+        assert remind_on(reminders.reminder_day(cal, due, -2)) == []  # the default two-day reminder is gone
+        kinds = remind_on(reminders.reminder_day(cal, due, -1))
+        assert kinds and set(kinds) == {"before_1"}  # the council is reminded one working day before
+        after = remind_on(reminders.reminder_day(cal, due, 3))
+        assert "escalation" not in after and not any(k.startswith("overdue") for k in after)
+    finally:
+        restore(kz, before_version)
 
 
 def test_only_process_owners_reach_the_editor(page):

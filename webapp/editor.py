@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Any
 
@@ -14,6 +15,7 @@ from engine.bpmn.loader import Problem
 from engine.calendar import BISHKEK
 from engine.errors import Forbidden, KyzmatError, NotFound
 from engine.models import User
+from engine.reminder_policy import PolicyError, parse_policy
 from engine.roles import ROLES
 
 from .auth import db, kz, login_required
@@ -62,9 +64,37 @@ def _problem_title(kind: str) -> str:
     return titles.get(kind, _("Problem"))
 
 
+_UNKNOWN_ROLE = re.compile(r"^lane '(?P<name>[^']*)' is not a known role")
+_MISSING_FORM = re.compile(r"^user task has no form: forms/(?P<path>\S+) does not exist")
+
+
+def _detail(problem: Problem, kind: str) -> str:
+    """The common problems in the user's language; the rest as the loader words them."""
+    m = problem.message
+    if kind == "unsafe_xml":
+        return _("Remove the DOCTYPE and any entity declarations from the file: they could make the server read "
+                 "other files, so diagrams may not carry them.")
+    if kind == "role" and (found := _UNKNOWN_ROLE.match(m)):
+        return _("The lane is named “%(name)s”, which is not a known role. Select the lane and choose its role.",
+                 name=found["name"])
+    if kind == "form" and (found := _MISSING_FORM.match(m)):
+        return _("The form %(path)s does not exist. Choose a form for this step or create a new one.",
+                 path=found["path"])
+    if kind == "script" and ("invalid" in m or "not allowed" in m or "starts with" in m):
+        return _("The sandbox refuses this script: it may not use names starting with “_”, imports or other "
+                 "unsafe operations (%(reason)s).", reason=m)
+    if kind == "reminders":
+        return policy_error(PolicyError(m.removeprefix("reminder property ")))
+    return m
+
+
 def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [{"element_id": p.element_id, "line": p.line, "kind": drafts.problem_kind(p),
-             "title": _problem_title(drafts.problem_kind(p)), "detail": p.message} for p in problems]
+    out = []
+    for p in problems:
+        kind = drafts.problem_kind(p)
+        out.append({"element_id": p.element_id, "line": p.line, "kind": kind, "title": _problem_title(kind),
+                    "detail": _detail(p, kind), "technical": p.message})
+    return out
 
 
 def _payload() -> tuple[str, dict[str, Any]]:
@@ -105,7 +135,7 @@ def edit(process_id: str) -> Any:
         "source": state.source,
         "urls": {name: url_for(f"editor.{name}", process_id=process_id) for name in
                  ("source", "save", "validate", "publish", "discard", "timer_preview", "rule_texts", "form",
-                  "form_check")},
+                  "form_check", "reminder_check")},
         "roles": [{"code": code, "label": tr(role.names)} for code, role in ROLES.items()],
         "forms": drafts.form_choices(kz().settings.forms_dir, overlay, process_id),
         "today": kz().clock.now().astimezone(BISHKEK).date().isoformat(),
@@ -209,6 +239,34 @@ def rule_texts(process_id: str) -> Any:
     if texts is None:
         return jsonify(ok=False)
     return jsonify(ok=True, **texts)
+
+
+def policy_error(err: PolicyError) -> str:
+    """The loader's reminder-property refusal, in the user's language."""
+    field = str(err).split(":", 1)[0]
+    if field == "reminders":
+        return _("Reminders: write whole numbers of working days from -10 to 10, separated by commas, or none.")
+    if field == "escalate_after":
+        return _("Escalation: write a whole number of working days from 0 to 10 after the due date, or none.")
+    return _("Escalate to: choose one of the roles.")
+
+
+@bp.route("/<process_id>/reminder-check", methods=["POST"])
+def reminder_check(process_id: str) -> Any:
+    """The reminder settings of a step, checked as publication checks them (engine/reminder_policy.py)."""
+    body = request.get_json(silent=True) or {}
+    props = {k: str(body.get(k) or "")[:200] for k in ("reminders", "escalate_after", "escalate_to")}
+    try:
+        policy = parse_policy({k: v for k, v in props.items() if v.strip()})
+    except PolicyError as err:
+        return jsonify(ok=False, error=policy_error(err))
+    offsets = ", ".join(f"{o:+d}" if o else "0" for o in policy.offsets) or _("none")
+    if policy.escalate_after is None:
+        return jsonify(ok=True, text=_("Reminders on working days %(offsets)s from the due date; no escalation.",
+                                       offsets=offsets))
+    role = tr(ROLES[policy.escalate_to].names) if policy.escalate_to else _("the head of the responsible body")
+    return jsonify(ok=True, text=_("Reminders on working days %(offsets)s from the due date; escalation %(after)s "
+                                   "to %(role)s.", offsets=offsets, after=f"+{policy.escalate_after}", role=role))
 
 
 @bp.route("/<process_id>/form")
@@ -329,7 +387,12 @@ def _js_texts() -> dict[str, str]:
         "ruleFixed": _("a fixed date each year"), "ruleCustom": _("an expression"), "from": _("counted from"),
         "days": _("number of days"), "month": _("month"), "day": _("day"), "expression": _("Expression"),
         "sampleStart": _("Sample start date"), "preview": _("Preview the date"), "apply": _("Apply"),
-        "reminder": _("Remind the assignee this many working days before the deadline (empty: no reminder)"),
+        "reminders": _("Reminders and escalation"),
+        "reminderOffsets": _("Reminders: working days from the due date, separated by commas (-2: two working days "
+                             "before, 0: the due day, 1: the day after). Empty: -2, 0, 1. none: no reminders."),
+        "escalateAfter": _("Escalate this many working days after the due date. Empty: 1. none: no escalation."),
+        "escalateTo": _("Escalate to"),
+        "escalateDefault": _("the head of the responsible body (default)"),
         "nothingSelected": _("Select an element in the diagram to edit its properties."),
         "saved": _("Draft saved."), "problems": _("Problems"), "notes": _("Notes"), "noProblems": _("No problems."),
         "noteRequired": _("Write a note saying why the process changed."), "working": _("Working…"),

@@ -200,9 +200,37 @@
       } else { setProp(element, 'formJsonSchemaFilename', sel.value); }
     });
     var edit = el('button', { type: 'button', id: 'form-open', text: T.editForm, on: { click: function () { openForm(sel.value || own); } } });
-    var reminder = el('input', { type: 'number', min: '0', max: '60' }); reminder.value = getProp(bo, 'reminder_days_before');
-    reminder.addEventListener('change', function () { setProp(element, 'reminder_days_before', reminder.value); });
-    return el('div', {}, [field('prop-form', T.form, sel), edit, field('prop-reminder', T.reminder, reminder)]);
+    return el('div', {}, [field('prop-form', T.form, sel), edit, reminderSection(element)]);
+  }
+
+  // Reminder settings: the properties engine/reminder_policy.py reads, checked on the server as at publication.
+  function reminderSection(element) {
+    var bo = element.businessObject;
+    var offsets = textInput(getProp(bo, 'reminders'), function () {});
+    offsets.placeholder = '-2, 0, 1';
+    var after = textInput(getProp(bo, 'escalate_after'), function () {});
+    after.placeholder = '1';
+    var to = el('select', {}, [el('option', { value: '', text: T.escalateDefault })]);
+    config.roles.forEach(function (r) {
+      var o = el('option', { value: r.code, text: r.label + ' (' + r.code + ')' });
+      if (r.code === getProp(bo, 'escalate_to')) o.selected = true;
+      to.appendChild(o);
+    });
+    var out = el('p', { id: 'reminder-check', role: 'status', 'aria-live': 'polite' });
+    function check() {
+      var values = { reminders: offsets.value.trim(), escalate_after: after.value.trim(), escalate_to: to.value };
+      setProp(element, 'reminders', values.reminders);
+      setProp(element, 'escalate_after', values.escalate_after);
+      setProp(element, 'escalate_to', values.escalate_to);
+      post(config.urls.reminder_check, values).then(function (res) {
+        out.className = res.ok ? 'preview-box' : 'error';
+        out.textContent = res.ok ? res.text : res.error;
+      });
+    }
+    [offsets, after, to].forEach(function (i) { i.addEventListener('change', check); });
+    return el('fieldset', { class: 'reminders' }, [el('legend', { text: T.reminders }),
+      field('prop-reminders', T.reminderOffsets, offsets), field('prop-escalate-after', T.escalateAfter, after),
+      field('prop-escalate-to', T.escalateTo, to), out]);
   }
 
   function showProperties(element) {
@@ -269,7 +297,8 @@
     function list(items, cls) {
       items.forEach(function (p) {
         var item = el('div', { class: 'problem ' + cls, 'data-element': p.element_id || '', tabindex: '0' },
-          [el('div', { text: (p.element_id ? p.element_id + ': ' : '') + p.title }), el('div', { class: 'detail', text: p.detail })]);
+          [el('div', { text: (p.element_id ? p.element_id + ': ' : '') + p.title }), el('div', { class: 'detail', text: p.detail }),
+           p.technical && p.technical !== p.detail ? el('div', { class: 'detail technical', lang: 'en', text: p.technical }) : null]);
         item.addEventListener('click', function () {
           var shape = p.element_id && registry.get(p.element_id);
           if (shape) { modeler.get('selection').select(shape); canvas.scrollToElement(shape); }
