@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases, versions
+from engine import cases, drafts, versions
 from engine.calendar import to_local_date
 from engine.db import transaction
 from engine.models import HumanTask, ProcessInstance, User
@@ -70,8 +70,6 @@ def runner(kz) -> Callable:
 
 def restore(kz, before_version: int) -> None:
     """Leave the shared live database as shipped for the browser tests that follow."""
-    from engine import drafts
-
     def back(s, u):
         if drafts.get_draft(s, PROCESS_ID) is not None:
             drafts.discard_draft(s, u("owner"), PROCESS_ID, now=kz.clock.now())
@@ -148,6 +146,13 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
         page.goto(f"/cases/{new_case}")
         assert format_date(new_due, format="long", locale="ky") in page.locator("table.list").text_content()
 
+        # The old case may move to the new version: the preview shows its council deadline moving (not done here).
+        page.goto(f"/processes/{PROCESS_ID}/versions")
+        page.click(f"tr[data-case='{old_case}'] a.button")
+        assert page.locator(f"tr[data-element='{TASK_ID}'][data-change='changed']").count() == 1
+        assert format_date(new_due, format="long", locale="ky") in page.locator("table.moves").text_content()
+        screenshot(page, "editor-move-ky")
+
         # The deadline register lists the new rule, in Kyrgyz and in Russian.
         page.goto("/processes/deadlines")
         row = page.locator(f"tr[data-timer='{TIMER_ID}']")
@@ -161,6 +166,9 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
         assert f"В течение {NEW_WORKING_DAYS} рабочих дней" in page.locator(
             f"tr[data-timer='{TIMER_ID}'] td.rule").text_content()
         screenshot(page, "editor-register-ru")
+        page.goto(f"/processes/{PROCESS_ID}/versions")
+        assert page.locator(f"tr[data-case='{old_case}']").count() == 1
+        screenshot(page, "editor-versions-ru")
         page.goto(f"/processes/{PROCESS_ID}/edit")
         page.wait_for_selector("body[data-editor-ready='1']")
         page.click(f"g.djs-element[data-element-id='{TIMER_ID}']", force=True)
@@ -237,6 +245,39 @@ def test_reminder_settings_edited_in_the_editor_drive_the_reminders_of_new_cases
         assert kinds and set(kinds) == {"before_1"}  # the council is reminded one working day before
         after = remind_on(reminders.reminder_day(cal, due, 3))
         assert "escalation" not in after and not any(k.startswith("overdue") for k in after)
+    finally:
+        restore(kz, before_version)
+
+
+def test_the_form_dialog_checks_the_schema_live_and_previews_the_task_page(page, live_server):
+    """The owner edits the council's help text about the deadline in the JSON Schema; a typing slip is shown
+    at once in the owner's language, nothing typed is lost, and the preview renders like the task page."""
+    kz = live_server.kz
+    before_version = runner(kz)(lambda s, u: versions.history(s, PROCESS_ID)[0].number)
+    try:
+        open_in_editor(page, "C_01_submit_draft", "ru")
+        page.click("#form-open")
+        expect(page.locator("#form-dialog")).to_be_visible()
+        expect(page.locator("#form-path")).to_have_text(f"{PROCESS_ID}/C_01_submit_draft.json")
+        expect(page.locator("#form-preview")).to_contain_text("Дата внесения на рассмотрение кенеша")  # in Russian
+        text = page.input_value("#form-text")
+        assert "пять рабочих дней" in text
+        broken = text.replace('"type": "object"', '"type": "objekt"', 1)
+        page.fill("#form-text", broken)
+        expect(page.locator("#form-check .error").first).to_contain_text("ошибки")
+        assert page.input_value("#form-text") == broken  # the owner's text stays as typed
+        screenshot(page, "editor-form-error-ru")
+        page.fill("#form-text", text.replace("пять рабочих дней", "семь рабочих дней"))
+        expect(page.locator("#form-check .preview-box")).to_be_visible()
+        expect(page.locator("#form-preview")).to_contain_text("семь рабочих дней")
+        screenshot(page, "editor-form-ru")
+        page.click("#form-keep")
+        expect(page.locator("#form-dialog")).to_be_hidden()
+        page.click("#btn-save")
+        expect(page.locator("#editor-status")).to_contain_text("Черновик сохранён")
+        saved = runner(kz)(lambda s, u: drafts.get_draft(s, PROCESS_ID).forms)
+        help_ru = saved[f"{PROCESS_ID}/C_01_submit_draft.json"]["properties"]["submitted_on"]["x-help"]["ru"]
+        assert "семь рабочих дней" in help_ru
     finally:
         restore(kz, before_version)
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import deadline_rules, deadlines, drafts, processes, versions
+from engine import case_migration, deadline_rules, deadlines, drafts, processes, versions
 from engine import forms as formlib
 from engine.bpmn.loader import Problem
 from engine.calendar import BISHKEK
@@ -308,7 +308,46 @@ def history(process_id: str) -> Any:
     events = versions.publications(db(), process_id)
     actors = {e.actor_id: db().get(User, e.actor_id) for e in events if e.actor_id}
     return render_template("editor_versions.html", process_id=process_id, rows=rows, users=users, events=events,
-                           actors=actors, draft=drafts.get_draft(db(), process_id))
+                           actors=actors, draft=drafts.get_draft(db(), process_id),
+                           movable=case_migration.movable_cases(db(), process_id))
+
+
+def _refusal(err: case_migration.MigrationRefused) -> str:
+    reasons = {
+        "not_running": _("Only a running case can move to another version."),
+        "newest": _("The case already follows the newest version."),
+        "removed": _("The new version no longer has steps this case has been through or is at: %(steps)s. "
+                     "The case stays on its version.", steps=err.detail),
+        "subprocess": _("A subprocess this case runs has changed; such a case stays on its version."),
+        "fails": _("The case does not run on the new version: %(reason)s. It stays on its version.",
+                   reason=err.detail),
+    }
+    return reasons.get(err.reason, err.reason)
+
+
+@bp.route("/<process_id>/cases/<int:instance_id>/move", methods=["GET", "POST"])
+def move_case(process_id: str, instance_id: int) -> Any:
+    """Preview (GET) and do (POST) the move of one running case to the newest version."""
+    from engine.models import ProcessInstance
+
+    instance = db().get(ProcessInstance, instance_id)
+    if instance is None or instance.process_id != process_id:
+        abort(404)
+    try:
+        if request.method == "POST":
+            result = case_migration.migrate_case(kz(), db(), g.user, instance_id)
+            db().commit()
+            flash(_("Case %(case)s moved to version %(number)s.", case=instance.reference or instance_id,
+                    number=result.to_version))
+            return redirect(url_for("editor.history", process_id=process_id))
+        preview = case_migration.preview_migration(kz(), db(), instance_id)
+        db().rollback()
+    except case_migration.MigrationRefused as err:
+        db().rollback()
+        return render_template("editor_move.html", process_id=process_id, instance=instance, preview=None,
+                               refusal=_refusal(err)), 409
+    return render_template("editor_move.html", process_id=process_id, instance=instance, preview=preview,
+                           refusal=None)
 
 
 @bp.route("/<process_id>/diff")
