@@ -195,8 +195,10 @@ def _dmn_of(version: ProcessVersion | None) -> dict[str, bytes]:
 
 
 def validate_content(kz: Any, bpmn: bytes, filename: str, forms_dir: Path, *, process_id: str | None = None,
-                     dmn: dict[str, bytes] | None = None, start_at: datetime | None = None) -> Validation:
-    """The checks of `kyzmat processes check`, then (when they pass) the dry run."""
+                     dmn: dict[str, bytes] | None = None, start_at: datetime | None = None,
+                     base_info: Mapping[str, Any] | None = None) -> Validation:
+    """The checks of `kyzmat processes check`, then (when they pass) the dry run; notes compare the timers
+    with `base_info` (the published version's DiagramInfo)."""
     problems = check_diagram(bpmn, filename, forms_dir=forms_dir, dmn=dmn)
     if problems:
         return Validation(problems)
@@ -206,16 +208,40 @@ def validate_content(kz: Any, bpmn: bytes, filename: str, forms_dir: Path, *, pr
                                              f"{process_id!r}", loaded.info.process_id)])
     forms = {t.form: load_form(forms_dir, t.form) for t in loaded.info.user_tasks() if t.form}
     dry = dryrun.dry_run(kz, loaded, forms, start_at=start_at or kz.clock.now())
-    return Validation(dry.problems, dry.notes, dry)
+    return Validation(dry.problems, dry.notes + stale_rule_words(loaded.info, base_info), dry)
+
+
+RULE_WORDS = ("rule_ky", "rule_ru", "rule_en")
+
+
+def stale_rule_words(info: Any, base_info: Mapping[str, Any] | None) -> list[Problem]:
+    """Notes for timers whose expression changed since the published version while their rule in words
+    (what the deadline register shows) did not."""
+    if not base_info:
+        return []
+    notes = []
+    before = base_info.get("elements") or {}
+    for element in info.timers():
+        old = before.get(element.id) or {}
+        old_timer, old_props = old.get("timer"), old.get("properties") or {}
+        if not old_timer or tuple(old_timer) == tuple(element.timer or ()):
+            continue
+        words = [k for k in RULE_WORDS if old_props.get(k)]
+        if words and all(element.properties.get(k) == old_props.get(k) for k in words):
+            notes.append(Problem(info.file, f"rule in words: the deadline changed to {element.timer[1]!r} but "
+                                            f"{', '.join(words)} still describe {old_timer[1]!r}; the deadline "
+                                            "register would show the old rule", element.id, element.line))
+    return notes
 
 
 def validate_draft(kz: Any, session: Session, actor: User, process_id: str, bpmn_xml: str,
                    forms: Mapping[str, Any] | None, *, start_at: datetime | None = None) -> Validation:
     require_edit(actor, process_id)
     overlay = overlay_forms(session, process_id, forms)
+    base = base_version(session, process_id)
     with forms_directory(kz.settings.forms_dir, overlay) as tmp:
         return validate_content(kz, bpmn_xml.encode("utf-8"), f"{process_id}.bpmn", tmp, process_id=process_id,
-                                dmn=_dmn_of(base_version(session, process_id)), start_at=start_at)
+                                dmn=_dmn_of(base), start_at=start_at, base_info=base.info if base else None)
 
 
 # --- publishing --------------------------------------------------------------------------------------
@@ -336,7 +362,7 @@ def preview_timer(kz: Any, session: Session, actor: User, process_id: str, bpmn_
 # --- problems in the owner's language ----------------------------------------------------------------------
 
 PROBLEM_KINDS = ("unsafe_xml", "malformed", "xsd", "role", "form", "script", "condition", "timer", "dry_run",
-                 "other")
+                 "rule_words", "reminders", "other")
 
 
 def problem_kind(problem: Problem) -> str:
@@ -356,6 +382,10 @@ def problem_kind(problem: Problem) -> str:
         return "form"
     if m.startswith(("condition", "event condition")) or "without a condition" in m:
         return "condition"
+    if m.startswith("reminder property"):
+        return "reminders"
+    if m.startswith("rule in words"):
+        return "rule_words"
     if m.startswith("timer"):
         return "timer"
     if m.startswith(("script", "preScript", "postScript")):

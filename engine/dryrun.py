@@ -66,7 +66,7 @@ def _sample_value(node: Mapping[str, Any], start_at: datetime) -> Any:
         return value if kind == "integer" else float(value)
     if kind == "string":
         if node.get("x-widget") == "file":
-            return None
+            return "dry-run-sample-file"  # an attachment token, as the task page puts in the data
         if node.get("format") == "date":
             return start_at.astimezone(BISHKEK).date().isoformat()
         if node.get("format") == "date-time":
@@ -146,7 +146,11 @@ def dry_run(kz: Any, loaded: LoadedDiagram, forms: Mapping[str, dict], *, start_
         return result
 
     try:
-        wf = wfapi.new_workflow(wfapi.SpecBundle(loaded.spec, loaded.subprocess_specs), engine, data)
+        bundle = wfapi.SpecBundle(loaded.spec, loaded.subprocess_specs)
+        options = wfapi.start_options(bundle)
+        if options:  # several ways to start (Process A): walk the first, as start_case would be told
+            data["start_event"] = current = options[0]
+        wf = wfapi.new_workflow(bundle, engine, data)
         wfapi.advance(wf)
     except Exception as err:  # noqa: BLE001 - any failure is the draft's problem
         return fail(err, current)

@@ -33,10 +33,11 @@ def get_version(session: Session, process_id: str, number: int) -> ProcessVersio
 
 
 def publications(session: Session, process_id: str) -> list[AuditEvent]:
-    """The audit trail of a process's diagram: publications, saved and discarded drafts."""
+    """The audit trail of a process's diagram: publications, saved and discarded drafts, cases moved."""
+    diagram = AuditEvent.instance_id.is_(None) & AuditEvent.action.in_(
+        ("version_published", "process_draft_saved", "process_draft_discarded"))
     return list(session.scalars(select(AuditEvent).where(
-        AuditEvent.process_id == process_id, AuditEvent.instance_id.is_(None),
-        AuditEvent.action.in_(("version_published", "process_draft_saved", "process_draft_discarded")))
+        AuditEvent.process_id == process_id, diagram | (AuditEvent.action == "case_migrated"))
         .order_by(AuditEvent.id.desc()).limit(200)))
 
 

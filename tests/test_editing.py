@@ -326,3 +326,49 @@ def test_cli_publish_and_versions(cli, tmp_path):
     assert lines[0].split()[1] == "v2" and lines[0].endswith("Two working days to forward")
     with cli.kz.sessions() as s:
         assert s.scalar(select(ProcessVersion.content_hash).where(ProcessVersion.number == 2))[:12] in lines[0]
+
+
+# --- deadlines in words ------------------------------------------------------------------------------------
+
+
+def test_rule_texts_follow_the_structured_deadline():
+    from engine.deadline_rules import parse_rule, rule_texts
+
+    assert parse_rule("add_working_days(submitted_on, 7)") == {"rule": "working", "base": "submitted_on", "n": 7}
+    seven = rule_texts("add_working_days(submitted_on, 7)")
+    assert seven["names"] == {"ky": "7 жумушчу күн ичинде", "ru": "В течение 7 рабочих дней",
+                              "en": "Within 7 working days"}
+    assert "7th working day" in seven["rules"]["en"] and "«submitted_on»" in seven["rules"]["ru"]
+    assert rule_texts("add_working_days(x, 21)")["names"]["ru"] == "В течение 21 рабочего дня"
+    assert rule_texts("add_days(x, 1)")["names"]["en"] == "Within 1 calendar day"
+    assert "20 октября" in rule_texts("fixed_date(monitoring_year, 10, 20)")["names"]["ru"]
+    assert rule_texts("fixed_date(y, 2, 30)") is None  # not a date
+    assert rule_texts("quarter_end(monitoring_year, 1)") is None  # not built by the form: the owner writes it
+
+
+@time_machine.travel(WHEN, tick=False)
+def test_a_changed_deadline_needs_its_rule_in_words_and_the_register_shows_the_new_one(kz, session, owner):
+    from engine.deadline_rules import rule_texts
+    from engine.deadlines import deadline_register
+
+    shipped = (REPO_ROOT / "processes" / "csc_establishment.bpmn").read_text(encoding="utf-8")
+    seven = shipped.replace("add_working_days(submitted_on, 5)", "add_working_days(submitted_on, 7)")
+    check = drafts.validate_draft(kz, session, owner, "csc_establishment", seven, {})
+    assert check.ok  # a note, not a refusal
+    assert [(n.element_id, drafts.problem_kind(n)) for n in check.notes if drafts.problem_kind(n) == "rule_words"] \
+        == [("C_02_council_decision_due", "rule_words")]
+
+    texts = rule_texts("add_working_days(submitted_on, 7)")["rules"]
+    worded = seven
+    for lang in ("ky", "ru", "en"):
+        start = worded.index(f'name="rule_{lang}" value="', worded.index('id="C_02_council_decision_due"'))
+        start += len(f'name="rule_{lang}" value="')
+        worded = worded[:start] + texts[lang].replace('"', "&quot;") + worded[worded.index('"', start):]
+    check = drafts.validate_draft(kz, session, owner, "csc_establishment", worded, {})
+    assert check.ok and not [n for n in check.notes if drafts.problem_kind(n) == "rule_words"]
+    drafts.save_draft(session, owner, "csc_establishment", worded, {}, now=WHEN)
+    drafts.publish_draft(kz, session, owner, "csc_establishment", "Council: seven working days")
+    for lang, words in (("ru", "В течение 7 рабочих дней"), ("ky", "7 жумушчу күн ичинде")):
+        process = next(p for p in deadline_register(session, lang) if p.process_id == "csc_establishment")
+        row = next(d for d in process.deadlines if d.timer_id == "C_02_council_decision_due")
+        assert process.version == 2 and row.expression == "add_working_days(submitted_on, 7)" and words in row.rule

@@ -16,10 +16,10 @@ from tests.browser import DEMO_PASSWORD
 
 P = "/processes/citizen_service"
 SHIPPED = (REPO_ROOT / "processes" / "citizen_service.bpmn").read_text(encoding="utf-8")
-GETS = ["/processes/", f"{P}/edit", f"{P}/source", f"{P}/versions", f"{P}/diff?old=1&new=1", f"{P}/versions/1.bpmn",
+GETS = ["/processes/", "/processes/deadlines", f"{P}/edit", f"{P}/source", f"{P}/versions", f"{P}/diff?old=1&new=1", f"{P}/versions/1.bpmn",
         f"{P}/form?path=citizen_service/D_03_advise.json"]
 POSTS = [f"{P}/draft", f"{P}/validate", f"{P}/publish", f"{P}/discard", f"{P}/timer-preview", f"{P}/form-check",
-         f"{P}/rollback", f"{P}/import"]
+         f"{P}/rollback", f"{P}/import", f"{P}/rule-texts", f"{P}/reminder-check"]
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +91,54 @@ def test_form_check_returns_errors_or_the_task_page_rendering(kz):
     good = client.post(f"{P}/form-check", json={"text": (REPO_ROOT / "forms/citizen_service/D_03_advise.json")
                                                  .read_text(encoding="utf-8")})
     assert good.json["ok"] and 'class="field' in good.json["preview"]
+
+
+@pytest.mark.parametrize("lang", ["ky", "ru"])
+def test_common_problems_are_explained_in_the_users_language(kz, lang):
+    client = client_for(kz, "owner")
+    client.post(f"/lang/{lang}")
+
+    def problem(xml: str) -> dict:
+        resp = client.post(f"{P}/validate", json={"xml": xml, "forms": {}})
+        assert resp.json["ok"] is False
+        return resp.json["problems"][0]
+
+    role = problem(SHIPPED.replace('name="state_body">', 'name="tax_office">', 1))
+    assert "«tax_office»" in role["detail"]
+    assert "is not a known role" not in role["detail"] and "is not a known role" in role["technical"]
+    doctype = problem(SHIPPED.replace('<?xml version="1.0" encoding="UTF-8"?>',
+                                      '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE d [<!ENTITY e "x">]>', 1))
+    assert doctype["kind"] == "unsafe_xml" and "DOCTYPE" in doctype["detail"] and "not allowed" not in doctype["detail"]
+    marker = '<spiffworkflow:property name="name_en" value="Inform and advise"/>'
+    form = problem(SHIPPED.replace(marker, marker + '<spiffworkflow:property name="formJsonSchemaFilename" '
+                                                    'value="citizen_service/D_03_missing.json"/>', 1))
+    assert form["kind"] == "form" and "citizen_service/D_03_missing.json" in form["detail"]
+    assert "does not exist" not in form["detail"]
+    script = problem(SHIPPED.replace('<bpmn:script>priority = "high"</bpmn:script>',
+                                     "<bpmn:script>priority = ().__class__</bpmn:script>", 1))
+    assert script["kind"] == "script" and ("Песочница" in script["detail"] if lang == "ru"
+                                           else "Коопсуз чөйрө" in script["detail"])
+
+
+def test_reminder_settings_are_checked_as_publication_checks_them(kz):
+    client = client_for(kz, "owner")
+    client.post("/lang/ru")
+    ok = client.post(f"{P}/reminder-check", json={"reminders": "-3, 0", "escalate_after": "2",
+                                                   "escalate_to": "ao_head"}).json
+    assert ok["ok"] and "-3, 0" in ok["text"] and "+2" in ok["text"]
+    for bad, word in (({"reminders": "за день"}, "Напоминания"), ({"reminders": "-11"}, "Напоминания"),
+                      ({"escalate_after": "-1"}, "Эскалация"), ({"escalate_to": "tax_office"}, "Кому")):
+        resp = client.post(f"{P}/reminder-check", json=bad).json
+        assert resp["ok"] is False and resp["error"].startswith(word), bad
+    marker = '<spiffworkflow:property name="name_en" value="Inform and advise"/>'
+    xml = SHIPPED.replace(marker, marker + '<spiffworkflow:property name="reminders" value="-11"/>', 1)
+    resp = client.post(f"{P}/publish", json={"xml": xml, "forms": {}, "note": "напоминания"})
+    assert resp.status_code == 422
+    assert [(p["kind"], p["detail"][:11]) for p in resp.json["problems"]] == [("reminders", "Напоминания")]
+
+
+def test_rule_texts_endpoint(kz):
+    client = client_for(kz, "owner")
+    resp = client.post(f"{P}/rule-texts", json={"expression": "add_working_days(submitted_on, 7)"}).json
+    assert resp["ok"] and resp["names"]["ky"] == "7 жумушчу күн ичинде"
+    assert client.post(f"{P}/rule-texts", json={"expression": "quarter_end(y, 1)"}).json == {"ok": False}

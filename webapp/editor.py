@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import drafts, processes, versions
+from engine import case_migration, deadline_rules, deadlines, drafts, processes, versions
 from engine import forms as formlib
 from engine.bpmn.loader import Problem
 from engine.calendar import BISHKEK
 from engine.errors import Forbidden, KyzmatError, NotFound
 from engine.models import User
+from engine.reminder_policy import PolicyError, parse_policy
 from engine.roles import ROLES
 
 from .auth import db, kz, login_required
@@ -55,13 +57,44 @@ def _problem_title(kind: str) -> str:
         "condition": _("This condition has an error or is missing."),
         "timer": _("This deadline expression has an error."),
         "dry_run": _("The trial run along the default path failed at this element."),
+        "rule_words": _("The deadline changed but its rule in words did not: the deadline register would show "
+                        "the old rule."),
+        "reminders": _("The reminder settings of this step are not valid."),
     }
     return titles.get(kind, _("Problem"))
 
 
+_UNKNOWN_ROLE = re.compile(r"^lane '(?P<name>[^']*)' is not a known role")
+_MISSING_FORM = re.compile(r"^user task has no form: forms/(?P<path>\S+) does not exist")
+
+
+def _detail(problem: Problem, kind: str) -> str:
+    """The common problems in the user's language; the rest as the loader words them."""
+    m = problem.message
+    if kind == "unsafe_xml":
+        return _("Remove the DOCTYPE and any entity declarations from the file: they could make the server read "
+                 "other files, so diagrams may not carry them.")
+    if kind == "role" and (found := _UNKNOWN_ROLE.match(m)):
+        return _("The lane is named “%(name)s”, which is not a known role. Select the lane and choose its role.",
+                 name=found["name"])
+    if kind == "form" and (found := _MISSING_FORM.match(m)):
+        return _("The form %(path)s does not exist. Choose a form for this step or create a new one.",
+                 path=found["path"])
+    if kind == "script" and ("invalid" in m or "not allowed" in m or "starts with" in m):
+        return _("The sandbox refuses this script: it may not use names starting with “_”, imports or other "
+                 "unsafe operations (%(reason)s).", reason=m)
+    if kind == "reminders":
+        return policy_error(PolicyError(m.removeprefix("reminder property ")))
+    return m
+
+
 def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [{"element_id": p.element_id, "line": p.line, "kind": drafts.problem_kind(p),
-             "title": _problem_title(drafts.problem_kind(p)), "detail": p.message} for p in problems]
+    out = []
+    for p in problems:
+        kind = drafts.problem_kind(p)
+        out.append({"element_id": p.element_id, "line": p.line, "kind": kind, "title": _problem_title(kind),
+                    "detail": _detail(p, kind), "technical": p.message})
+    return out
 
 
 def _payload() -> tuple[str, dict[str, Any]]:
@@ -87,6 +120,12 @@ def index() -> Any:
     return render_template("editor_list.html", rows=rows)
 
 
+@bp.route("/deadlines")
+def register() -> Any:
+    """The deadline register (as `kyzmat processes deadlines`): every timer of the published versions."""
+    return render_template("editor_deadlines.html", register=deadlines.deadline_register(db(), lang()))
+
+
 @bp.route("/<process_id>/edit")
 def edit(process_id: str) -> Any:
     state = drafts.open_for_editing(db(), g.user, process_id)
@@ -95,7 +134,8 @@ def edit(process_id: str) -> Any:
         "processId": process_id,
         "source": state.source,
         "urls": {name: url_for(f"editor.{name}", process_id=process_id) for name in
-                 ("source", "save", "validate", "publish", "discard", "timer_preview", "form", "form_check")},
+                 ("source", "save", "validate", "publish", "discard", "timer_preview", "rule_texts", "form",
+                  "form_check", "reminder_check")},
         "roles": [{"code": code, "label": tr(role.names)} for code, role in ROLES.items()],
         "forms": drafts.form_choices(kz().settings.forms_dir, overlay, process_id),
         "today": kz().clock.now().astimezone(BISHKEK).date().isoformat(),
@@ -191,6 +231,44 @@ def timer_preview(process_id: str) -> Any:
                           start=local_date(start), due=local_date(preview.due)))
 
 
+@bp.route("/<process_id>/rule-texts", methods=["POST"])
+def rule_texts(process_id: str) -> Any:
+    """The timer's name and rule in words (ky, ru, en) for a rule built in the deadline form."""
+    body = request.get_json(silent=True) or {}
+    texts = deadline_rules.rule_texts(str(body.get("expression", ""))[:500])
+    if texts is None:
+        return jsonify(ok=False)
+    return jsonify(ok=True, **texts)
+
+
+def policy_error(err: PolicyError) -> str:
+    """The loader's reminder-property refusal, in the user's language."""
+    field = str(err).split(":", 1)[0]
+    if field == "reminders":
+        return _("Reminders: write whole numbers of working days from -10 to 10, separated by commas, or none.")
+    if field == "escalate_after":
+        return _("Escalation: write a whole number of working days from 0 to 10 after the due date, or none.")
+    return _("Escalate to: choose one of the roles.")
+
+
+@bp.route("/<process_id>/reminder-check", methods=["POST"])
+def reminder_check(process_id: str) -> Any:
+    """The reminder settings of a step, checked as publication checks them (engine/reminder_policy.py)."""
+    body = request.get_json(silent=True) or {}
+    props = {k: str(body.get(k) or "")[:200] for k in ("reminders", "escalate_after", "escalate_to")}
+    try:
+        policy = parse_policy({k: v for k, v in props.items() if v.strip()})
+    except PolicyError as err:
+        return jsonify(ok=False, error=policy_error(err))
+    offsets = ", ".join(f"{o:+d}" if o else "0" for o in policy.offsets) or _("none")
+    if policy.escalate_after is None:
+        return jsonify(ok=True, text=_("Reminders on working days %(offsets)s from the due date; no escalation.",
+                                       offsets=offsets))
+    role = tr(ROLES[policy.escalate_to].names) if policy.escalate_to else _("the head of the responsible body")
+    return jsonify(ok=True, text=_("Reminders on working days %(offsets)s from the due date; escalation %(after)s "
+                                   "to %(role)s.", offsets=offsets, after=f"+{policy.escalate_after}", role=role))
+
+
 @bp.route("/<process_id>/form")
 def form(process_id: str) -> Any:
     path = request.args.get("path", "")
@@ -230,7 +308,46 @@ def history(process_id: str) -> Any:
     events = versions.publications(db(), process_id)
     actors = {e.actor_id: db().get(User, e.actor_id) for e in events if e.actor_id}
     return render_template("editor_versions.html", process_id=process_id, rows=rows, users=users, events=events,
-                           actors=actors, draft=drafts.get_draft(db(), process_id))
+                           actors=actors, draft=drafts.get_draft(db(), process_id),
+                           movable=case_migration.movable_cases(db(), process_id))
+
+
+def _refusal(err: case_migration.MigrationRefused) -> str:
+    reasons = {
+        "not_running": _("Only a running case can move to another version."),
+        "newest": _("The case already follows the newest version."),
+        "removed": _("The new version no longer has steps this case has been through or is at: %(steps)s. "
+                     "The case stays on its version.", steps=err.detail),
+        "subprocess": _("A subprocess this case runs has changed; such a case stays on its version."),
+        "fails": _("The case does not run on the new version: %(reason)s. It stays on its version.",
+                   reason=err.detail),
+    }
+    return reasons.get(err.reason, err.reason)
+
+
+@bp.route("/<process_id>/cases/<int:instance_id>/move", methods=["GET", "POST"])
+def move_case(process_id: str, instance_id: int) -> Any:
+    """Preview (GET) and do (POST) the move of one running case to the newest version."""
+    from engine.models import ProcessInstance
+
+    instance = db().get(ProcessInstance, instance_id)
+    if instance is None or instance.process_id != process_id:
+        abort(404)
+    try:
+        if request.method == "POST":
+            result = case_migration.migrate_case(kz(), db(), g.user, instance_id)
+            db().commit()
+            flash(_("Case %(case)s moved to version %(number)s.", case=instance.reference or instance_id,
+                    number=result.to_version))
+            return redirect(url_for("editor.history", process_id=process_id))
+        preview = case_migration.preview_migration(kz(), db(), instance_id)
+        db().rollback()
+    except case_migration.MigrationRefused as err:
+        db().rollback()
+        return render_template("editor_move.html", process_id=process_id, instance=instance, preview=None,
+                               refusal=_refusal(err)), 409
+    return render_template("editor_move.html", process_id=process_id, instance=instance, preview=preview,
+                           refusal=None)
 
 
 @bp.route("/<process_id>/diff")
@@ -309,11 +426,19 @@ def _js_texts() -> dict[str, str]:
         "ruleFixed": _("a fixed date each year"), "ruleCustom": _("an expression"), "from": _("counted from"),
         "days": _("number of days"), "month": _("month"), "day": _("day"), "expression": _("Expression"),
         "sampleStart": _("Sample start date"), "preview": _("Preview the date"), "apply": _("Apply"),
-        "reminder": _("Remind the assignee this many working days before the deadline (empty: no reminder)"),
+        "reminders": _("Reminders and escalation"),
+        "reminderOffsets": _("Reminders: working days from the due date, separated by commas (-2: two working days "
+                             "before, 0: the due day, 1: the day after). Empty: -2, 0, 1. none: no reminders."),
+        "escalateAfter": _("Escalate this many working days after the due date. Empty: 1. none: no escalation."),
+        "escalateTo": _("Escalate to"),
+        "escalateDefault": _("the head of the responsible body (default)"),
         "nothingSelected": _("Select an element in the diagram to edit its properties."),
         "saved": _("Draft saved."), "problems": _("Problems"), "notes": _("Notes"), "noProblems": _("No problems."),
         "noteRequired": _("Write a note saying why the process changed."), "working": _("Working…"),
         "formErrors": _("The form has errors:"), "formOk": _("The form is valid. Preview:"),
         "close": _("Close"), "unsaved": _("There are unsaved changes."), "deadlines": _("Deadlines in the trial run"),
         "error": _("Error"),
+        "ruleKy": _("Rule in words, Kyrgyz (the deadline register shows it)"), "ruleRu": _("Rule in words, Russian"),
+        "ruleEn": _("Rule in words, English"),
+        "rulesRegenerated": _("The name and the rule in words follow the new deadline; check them before applying."),
     }

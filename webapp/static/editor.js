@@ -126,10 +126,34 @@
     function current_() {
       return buildRule({ rule: ruleSel.value, base: base.value.trim(), n: n.value, month: month.value, day: day.value }, custom.value.trim());
     }
+    // The rule in words (what the deadline register shows) and the timer's name follow the rule.
+    var ruleTexts = {};
+    var rulesBox = el('div', {}, ['ky', 'ru', 'en'].map(function (lang) {
+      var t = el('textarea', { rows: '3' }); t.value = getProp(element.businessObject, 'rule_' + lang);
+      ruleTexts[lang] = t;
+      return field('timer-rule-' + lang, T['rule' + lang.charAt(0).toUpperCase() + lang.slice(1)], t);
+    }));
+    var regenerated = el('p', { class: 'help', id: 'timer-rules-note', hidden: 'hidden', text: T.rulesRegenerated });
+    var textsTimer = null, lastWords = current;
+    function regenerate() {
+      var expr = current_();
+      if (ruleSel.value === 'custom' || expr === lastWords) return;
+      lastWords = expr;
+      post(config.urls.rule_texts, { expression: expr }).then(function (res) {
+        if (!res.ok || expr !== current_()) return;
+        ['ky', 'ru', 'en'].forEach(function (lang) {
+          ruleTexts[lang].value = res.rules[lang];
+          var name = document.getElementById('prop-name-' + lang);
+          if (name) name.value = res.names[lang];
+        });
+        regenerated.hidden = false;
+      });
+    }
     function sync() {
       var k = ruleSel.value;
       nBox.hidden = !(k === 'working' || k === 'days'); baseBox.hidden = k === 'custom'; fixedBox.hidden = k !== 'fixed';
       custom.value = current_(); custom.readOnly = k !== 'custom';
+      clearTimeout(textsTimer); textsTimer = setTimeout(regenerate, 250);
     }
     [ruleSel, base, n, month, day].forEach(function (i) { i.addEventListener('input', sync); i.addEventListener('change', sync); });
     var apply = el('button', { type: 'button', id: 'timer-apply', text: T.apply, on: { click: function () {
@@ -137,6 +161,13 @@
       var kind = def.timeDate ? 'timeDate' : def.timeDuration ? 'timeDuration' : def.timeCycle ? 'timeCycle' : 'timeDate';
       var props = {}; props[kind] = moddle.create('bpmn:FormalExpression', { body: expr });
       modeling.updateModdleProperties(element, def, props);
+      ['ky', 'ru', 'en'].forEach(function (lang) { setProp(element, 'rule_' + lang, ruleTexts[lang].value.trim()); });
+      var ky = document.getElementById('prop-name-ky');
+      if (ky && ky.value !== (element.businessObject.name || '')) modeling.updateProperties(element, { name: ky.value });
+      ['ru', 'en'].forEach(function (lang) {
+        var input = document.getElementById('prop-name-' + lang);
+        if (input && input.value !== getProp(element.businessObject, 'name_' + lang)) setProp(element, 'name_' + lang, input.value);
+      });
       changed();
     } } });
     var preview = el('button', { type: 'button', id: 'timer-preview', text: T.preview, on: { click: function () {
@@ -150,7 +181,7 @@
     sync();
     return el('fieldset', { class: 'timer' }, [el('legend', { text: T.deadline }), field('timer-rule', T.rule, ruleSel), baseBox, nBox, fixedBox,
       field('timer-expr', T.expression, custom), field('timer-start', T.sampleStart, start),
-      el('div', { class: 'actions' }, [preview, apply]), out]);
+      regenerated, rulesBox, el('div', { class: 'actions' }, [preview, apply]), out]);
   }
 
   function formSection(element) {
@@ -169,9 +200,37 @@
       } else { setProp(element, 'formJsonSchemaFilename', sel.value); }
     });
     var edit = el('button', { type: 'button', id: 'form-open', text: T.editForm, on: { click: function () { openForm(sel.value || own); } } });
-    var reminder = el('input', { type: 'number', min: '0', max: '60' }); reminder.value = getProp(bo, 'reminder_days_before');
-    reminder.addEventListener('change', function () { setProp(element, 'reminder_days_before', reminder.value); });
-    return el('div', {}, [field('prop-form', T.form, sel), edit, field('prop-reminder', T.reminder, reminder)]);
+    return el('div', {}, [field('prop-form', T.form, sel), edit, reminderSection(element)]);
+  }
+
+  // Reminder settings: the properties engine/reminder_policy.py reads, checked on the server as at publication.
+  function reminderSection(element) {
+    var bo = element.businessObject;
+    var offsets = textInput(getProp(bo, 'reminders'), function () {});
+    offsets.placeholder = '-2, 0, 1';
+    var after = textInput(getProp(bo, 'escalate_after'), function () {});
+    after.placeholder = '1';
+    var to = el('select', {}, [el('option', { value: '', text: T.escalateDefault })]);
+    config.roles.forEach(function (r) {
+      var o = el('option', { value: r.code, text: r.label + ' (' + r.code + ')' });
+      if (r.code === getProp(bo, 'escalate_to')) o.selected = true;
+      to.appendChild(o);
+    });
+    var out = el('p', { id: 'reminder-check', role: 'status', 'aria-live': 'polite' });
+    function check() {
+      var values = { reminders: offsets.value.trim(), escalate_after: after.value.trim(), escalate_to: to.value };
+      setProp(element, 'reminders', values.reminders);
+      setProp(element, 'escalate_after', values.escalate_after);
+      setProp(element, 'escalate_to', values.escalate_to);
+      post(config.urls.reminder_check, values).then(function (res) {
+        out.className = res.ok ? 'preview-box' : 'error';
+        out.textContent = res.ok ? res.text : res.error;
+      });
+    }
+    [offsets, after, to].forEach(function (i) { i.addEventListener('change', check); });
+    return el('fieldset', { class: 'reminders' }, [el('legend', { text: T.reminders }),
+      field('prop-reminders', T.reminderOffsets, offsets), field('prop-escalate-after', T.escalateAfter, after),
+      field('prop-escalate-to', T.escalateTo, to), out]);
   }
 
   function showProperties(element) {
@@ -238,7 +297,8 @@
     function list(items, cls) {
       items.forEach(function (p) {
         var item = el('div', { class: 'problem ' + cls, 'data-element': p.element_id || '', tabindex: '0' },
-          [el('div', { text: (p.element_id ? p.element_id + ': ' : '') + p.title }), el('div', { class: 'detail', text: p.detail })]);
+          [el('div', { text: (p.element_id ? p.element_id + ': ' : '') + p.title }), el('div', { class: 'detail', text: p.detail }),
+           p.technical && p.technical !== p.detail ? el('div', { class: 'detail technical', lang: 'en', text: p.technical }) : null]);
         item.addEventListener('click', function () {
           var shape = p.element_id && registry.get(p.element_id);
           if (shape) { modeler.get('selection').select(shape); canvas.scrollToElement(shape); }
