@@ -18,4 +18,12 @@
     });
   }
   form.addEventListener('change', update); update();
+  // File fields: our button in the user's language instead of the browser's, and the chosen names beside it.
+  form.classList.add('enhanced');
+  form.querySelectorAll('input.file-input').forEach(function (input) {
+    var names = input.parentNode.querySelector('.file-names');
+    input.addEventListener('change', function () {
+      names.textContent = Array.prototype.map.call(input.files, function (f) { return f.name; }).join(', ');
+    });
+  });
 })();
