@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from .errors import Forbidden
 from .models import HumanTask, ProcessInstance, User
 from .roles import ROLES
@@ -46,6 +51,25 @@ def may_view_case(user: User, instance: ProcessInstance) -> bool:
 
 def require_view_case(user: User, instance: ProcessInstance) -> None:
     if not may_view_case(user, instance):
+        raise Forbidden("This case belongs to another municipality.")
+
+
+def took_part(user: User, tasks: Iterable[HumanTask]) -> bool:
+    """Whether one of these steps is or was the user's: their role there, or claimed or completed by them."""
+    return user.active and any(
+        t.claimed_by_id == user.id or t.completed_by_id == user.id or holds(user, t.role, t.municipality_id)
+        for t in tasks)
+
+
+def require_read_case(session: Session, user: User, instance: ProcessInstance) -> None:
+    """The case page and its diagram: the case's municipality, or anyone involved in one of its steps.
+
+    A provider's specialist acts on their branch of a national case (Process E) without any grant for
+    the case itself; being involved lets them read the case, and nothing more (no files, no lists).
+    """
+    if may_view_case(user, instance):
+        return
+    if not took_part(user, session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))):
         raise Forbidden("This case belongs to another municipality.")
 
 

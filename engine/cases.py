@@ -434,7 +434,7 @@ def get_case(kz: Kyzmat, session: Session, actor: User, instance_id: int) -> Cas
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise NotFound(f"No case {instance_id}")
-    access.require_view_case(actor, instance)
+    access.require_read_case(session, actor, instance)
     return _case_view(kz, session, instance)
 
 

@@ -37,7 +37,7 @@ def case_diagram(session: Session, actor: User, instance_id: int, lang: str) -> 
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise NotFound(f"No case {instance_id}")
-    access.require_view_case(actor, instance)
+    access.require_read_case(session, actor, instance)
     version = session.get(ProcessVersion, instance.version_id)
     if version is None:
         raise NotFound(f"No version {instance.version_id}")

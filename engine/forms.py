@@ -446,11 +446,12 @@ def _check_properties(props: Mapping, required: Any, where: str, nested: bool) -
             problems.append(f"{here}: x-enum-labels on a field without enum")
         # x-show-if
         if "x-show-if" in node:
-            cond = node["x-show-if"]
-            if not isinstance(cond, Mapping) or not cond:
-                problems.append(f'{here}: x-show-if must be an object {{"field": value}}')
+            alternatives = show_if_alternatives(node["x-show-if"])
+            if alternatives is None:
+                problems.append(f'{here}: x-show-if must be an object {{"field": value}} '
+                                'or a list of such objects (shown when any one holds)')
             else:
-                for target, value in cond.items():
+                for target, value in (item for cond in alternatives for item in cond.items()):
                     if target == name:
                         problems.append(f"{here}: x-show-if refers to the field itself")
                     elif target not in names:
@@ -480,6 +481,19 @@ def _check_properties(props: Mapping, required: Any, where: str, nested: bool) -
                     problems += _check_properties(sub, items.get("required"), f"{here}/items", nested=True)
                     problems += _check_conditionals(items, set(sub), f"{here}/items")
     return problems
+
+
+def show_if_alternatives(cond: Any) -> list[Mapping] | None:
+    """An x-show-if as its alternatives: {"a": 1} -> [{"a": 1}]; a list is "any of" its objects.
+
+    Inside one object every field must match; None when the condition is malformed.
+    """
+    alternatives = [cond] if isinstance(cond, Mapping) else cond
+    if not isinstance(alternatives, list) or not alternatives:
+        return None
+    if not all(isinstance(c, Mapping) and c for c in alternatives):
+        return None
+    return alternatives
 
 
 def _check_conditionals(obj: Mapping, names: set[str], where: str) -> list[str]:
@@ -541,7 +555,7 @@ class Field:
     help: str
     required: bool
     options: list[tuple[str, str]] = field(default_factory=list)
-    show_if: dict | None = None
+    show_if: dict | list[dict] | None = None
     widget: str | None = None
     subfields: list[Field] = field(default_factory=list)
     schema: dict = field(default_factory=dict)
@@ -555,6 +569,14 @@ def _conditional_required(obj: Mapping) -> set[str]:
             if isinstance(part, Mapping) and isinstance(part.get("required"), list):
                 out.update(n for n in part["required"] if isinstance(n, str))
     return out
+
+
+def _show_if(cond: Any) -> dict | list[dict] | None:
+    """The x-show-if for the page's script: one object, or a list of alternatives (any one shows it)."""
+    alternatives = show_if_alternatives(cond)
+    if alternatives is None:
+        return None
+    return dict(cond) if isinstance(cond, Mapping) else [dict(c) for c in alternatives]
 
 
 def _make_fields(obj: Mapping, lang: str) -> list[Field]:
@@ -579,7 +601,7 @@ def _make_fields(obj: Mapping, lang: str) -> list[Field]:
                 help=help_text(node, lang),
                 required=name in required,
                 options=options,
-                show_if=dict(node["x-show-if"]) if isinstance(node.get("x-show-if"), Mapping) else None,
+                show_if=_show_if(node.get("x-show-if")),
                 widget=node.get("x-widget") or _DEFAULT_WIDGET.get(kind),
                 subfields=subfields,
                 schema=node,
@@ -768,10 +790,10 @@ def form_values(schema: dict, data: Mapping | None) -> dict[str, list[str]]:
 
 
 def _shown(node: Mapping, values: Mapping) -> bool:
-    cond = node.get("x-show-if")
-    if not isinstance(cond, Mapping):
+    if "x-show-if" not in node:
         return True
-    return all(k in values and _json_equal(values[k], v) for k, v in cond.items())
+    alternatives = show_if_alternatives(node["x-show-if"]) or []
+    return any(all(k in values and _json_equal(values[k], v) for k, v in cond.items()) for cond in alternatives)
 
 
 def _empty(value: Any) -> bool:

@@ -37,7 +37,7 @@ def registered_case(server: LiveServer, username: str, *, claim: bool = False) -
         assert user is not None
         instance = cases.start_case(server.kz, s, user, "citizen_service")
         s.flush()
-        steps = [("D_02_reception", {**RECEPTION, "applicant_name": f"Асель Бекова {uuid4().hex[:4]}"}),
+        steps = [("D_02_reception", {**RECEPTION, "applicant_name": f"Асель Бекова {uuid4().int % 10_000:04d}"}),
                  ("D_03_advise", {"documents_help_given": True})]
         for step_id, data in steps:
             task = s.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id,

@@ -60,6 +60,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     for module in (auth, views, api, public, editor, notifications, deadlines, analytics, diagrams, admin, files):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
+    from . import errors
+
+    app.register_blueprint(errors.bp)  # 404/405/413/500 pages in the user's language, JSON under /api/
 
     from .templating import setup_templating
 

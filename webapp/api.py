@@ -72,15 +72,6 @@ def _http(err: HTTPException) -> Any:
     return _error(err.code or 500, err.description or err.name)
 
 
-@bp.app_errorhandler(404)
-@bp.app_errorhandler(405)
-def _unrouted(err: HTTPException) -> Any:
-    """No route matched, so the blueprint's handlers do not apply: still answer JSON under /api/."""
-    if request.path.startswith(bp.url_prefix or "/api/v1"):
-        return _error(err.code or 404, err.description or err.name)
-    return err
-
-
 def task_json(task: HumanTask, days_left: int | None = None) -> dict[str, Any]:
     inst = task.instance
     return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, render_template, request, send_file
+from flask import Blueprint, g, request, send_file
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 
@@ -100,10 +100,3 @@ def download(token: str) -> Any:
     resp.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
-
-
-@bp.app_errorhandler(413)
-def _too_large(err: Any) -> Any:
-    """A request larger than MAX_CONTENT_LENGTH: nothing was read, so say so in the user's language."""
-    return render_template("error.html", code=413, message=_(
-        "The files sent together are too large. Each file may be at most %(size)s MB.", size=_limit_mb())), 413

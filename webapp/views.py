@@ -234,7 +234,8 @@ def case(instance_id: int) -> Any:
     view = cases.get_case(kz(), db(), g.user, instance_id)
     people = {e.actor_id for e in view.events} | {e.detail.get("after") for e in view.events}
     elements = kz().version(db(), view.instance.version_id).info.get("elements", {})
-    return render_template("case.html", view=view, files=attachments.for_case(db(), instance_id),
+    files = attachments.for_case(db(), instance_id) if access.may_view_case(g.user, view.instance) else None
+    return render_template("case.html", view=view, files=files,
                            elements=elements,
                            names={u.id: u.full_name for u in db().query(User).filter(
                                User.id.in_({p for p in people if isinstance(p, int)}))})
