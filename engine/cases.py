@@ -61,12 +61,15 @@ def start_case(
     *,
     municipality_id: int | None = None,
     start_event: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> ProcessInstance:
     """Start a case of the newest published version, in the actor's municipality.
 
     A diagram with several conditional start events (see `start_options`) needs `start_event`,
     the id of the one the case starts with.
     `actor` None is the system (the annual start of engine/annual.py): no role check, no claimant.
+    `data` is put in the case's first data (a public submission's fields, engine/submissions.py); the
+    keys the engine sets (case_id, municipality_code, started_by, start_event) win over it.
     """
     version_row = latest_version(session, process_id)
     version = kz.version(session, version_row.id)
@@ -105,6 +108,7 @@ def start_case(
     session.add(instance)
     session.flush()
     start_data = {
+        **(data or {}),
         "case_id": instance.id,
         "municipality_code": municipality.code if municipality else None,
         "started_by": actor.username if actor else "system",

@@ -54,16 +54,17 @@ _PHASE_ORDER = ("received", "forwarded", "preparing", "ready")
 # --- rate limit -----------------------------------------------------------------------------------
 
 
-def retry_after(session: Session, client: str, now: datetime) -> int | None:
+def retry_after(session: Session, client: str, now: datetime, *, limit: int = MAX_FAILURES,
+                window: timedelta = WINDOW) -> int | None:
     """Seconds the client must wait before the next lookup, or None when it may look up now."""
     row = session.get(RateLimit, client[:80])
-    if row is None or row.failures < MAX_FAILURES:
+    if row is None or row.failures < limit:
         return None
-    left = row.window_start + WINDOW - now
+    left = row.window_start + window - now
     return max(1, int(left.total_seconds())) if left > timedelta(0) else None
 
 
-def record_failure(session: Session, client: str, now: datetime) -> None:
+def record_failure(session: Session, client: str, now: datetime, *, window: timedelta = WINDOW) -> None:
     """Count one unknown link for the client, starting a new window when the last one ended."""
     key = client[:80]
     row = session.get(RateLimit, key, with_for_update=True)
@@ -76,7 +77,7 @@ def record_failure(session: Session, client: str, now: datetime) -> None:
         except IntegrityError:  # another worker counted this client's first failure at the same moment
             row = session.get(RateLimit, key, with_for_update=True, populate_existing=True)
             assert row is not None
-    if row.window_start + WINDOW <= now:
+    if row.window_start + window <= now:
         row.window_start, row.failures = now, 1
     else:
         row.failures += 1

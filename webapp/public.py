@@ -25,7 +25,7 @@ def _language_from_link() -> None:
     from . import LANGUAGES
 
     chosen = request.args.get("lang")
-    if chosen in LANGUAGES and request.blueprint == "public":
+    if chosen in LANGUAGES and request.blueprint in ("public", "appeals"):
         session["lang"] = chosen
 
 
@@ -75,6 +75,12 @@ def _private(resp: Any) -> Any:
 @bp.route("/s/<token>")
 def status(token: str) -> Any:
     instance = _case_from_link(token)
+    from engine import submissions
+
+    if submissions.is_appeal(instance):  # an initiative or complaint submitted through webapp/appeals.py
+        muni = instance.municipality
+        return _private(Response(render_template("public/appeal_status.html", st=submissions.appeal_status(
+            db(), instance), municipality_code=muni.code if muni else None)))
     st = public.public_status(kz(), db(), instance)
     return _private(Response(render_template("public/status.html", st=st, token=token)))
 
