@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -202,3 +202,54 @@ def approved_additional_list(kz: Kyzmat, municipality: Municipality) -> list[Not
 
 def municipality_by_code(session: Session, code: str) -> Municipality | None:
     return session.scalar(select(Municipality).where(Municipality.code == code))
+
+
+# --- the draft Additional List open for comment (Process A, §2.9) --------------------------------------
+
+# From the public notification (A-10) until the council decides (A-15): the open steps of a case of
+# Process A while its draft list is public. A council's return goes back to the aiyl okmotu's decisions
+# (A-08), and the draft leaves the board until it is notified again.
+DRAFT_PUBLIC_STEPS = frozenset({"A_10_notify", "A_11_K1_zhobemma", "A_11_K2_vak", "A_11_K3_antimonopoly",
+                                "A_12_package", "A_15_council_session"})
+
+
+@dataclass
+class DraftRow:
+    number: int
+    name: str  # as the working commission wrote it
+    standardisation_body: str
+    provider: str
+    paid: bool
+
+
+@dataclass
+class DraftList:
+    instance_id: int
+    published_on: date | None
+    rows: list[DraftRow]
+
+
+def draft_additional_lists(kz: Kyzmat, session: Session, municipality: Municipality) -> list[DraftList]:
+    """The municipality's draft Additional Lists open for comment: the services the aiyl okmotu included."""
+    open_steps = (select(HumanTask.instance_id).where(HumanTask.status == "open",
+                                                      HumanTask.step_id.in_(DRAFT_PUBLIC_STEPS)))
+    instances = session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_id == "additional_list", ProcessInstance.municipality_id == municipality.id,
+        ProcessInstance.status == "running", ProcessInstance.id.in_(open_steps)).order_by(ProcessInstance.id))
+    out = []
+    for instance in instances:
+        data = case_data(kz, session, instance)
+        drafted = {row.get("name"): row for row in data.get("draft_list") or [] if isinstance(row, dict)}
+        rows = []
+        for service in data.get("included") or []:
+            if not isinstance(service, dict):
+                continue
+            name = str(service.get("name") or "")
+            row = drafted.get(name) or {}
+            rows.append(DraftRow(number=len(rows) + 1, name=name,
+                                 standardisation_body=str(row.get("standardisation_body") or ""),
+                                 provider=str(row.get("provider") or ""), paid=bool(service.get("paid"))))
+        notified = session.scalar(select(func.max(HumanTask.created_at)).where(
+            HumanTask.instance_id == instance.id, HumanTask.step_id == "A_10_notify"))
+        out.append(DraftList(instance_id=instance.id, published_on=_date(notified), rows=rows))
+    return out

@@ -142,7 +142,8 @@ def board(code: str) -> Any:
     if municipality is None:
         raise NotFound(code)
     rows = public.approved_additional_list(kz(), municipality)
-    return render_template("public/board.html", municipality=municipality, rows=rows)
+    drafts = public.draft_additional_lists(kz(), db(), municipality)
+    return render_template("public/board.html", municipality=municipality, rows=rows, drafts=drafts)
 
 
 # --- staff: the receipt as PDF, paper sheets ----------------------------------------------------------
