@@ -29,6 +29,7 @@ from .models import (
 )
 from .operators import OperatorContext
 from .processes import latest_version
+from .step_hooks import HOOKED_STEPS, run_on_open
 
 # Read-model rows are written with Core statements: they are plain inserts and updates, and the
 # ORM's unit-of-work bookkeeping for them cost more than the rest of a step (see docs/benchmarks.md).
@@ -609,6 +610,9 @@ def _save(
     _sync_tasks(session, instance, ready, previous_tasks, version, now, actor_id, completed_uuid,
                 claimant, claim_role)
     fired = _sync_timers(session, instance, wf, waiting, previous_timers, now)
+    opened = [(r.uuid, r.step_id) for r in ready if r.uuid not in previous_tasks and r.step_id in HOOKED_STEPS]
+    if opened:  # steps whose opening the engine prepares (Process E's reports, engine/step_hooks.py)
+        run_on_open(kz, session, instance, opened)
     if completed:
         audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
                      process_id=instance.process_id, end=wfapi.reached_end_event(wf))
