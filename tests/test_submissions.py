@@ -276,3 +276,35 @@ def test_the_form_pages_are_in_kyrgyz_and_russian(client: FlaskClient, session: 
     assert "Предложить услугу для Дополнительного перечня" in ru
     muni = session.scalar(select(Municipality).where(Municipality.code == "sadyrbaev"))
     assert muni is not None and muni.names["ru"] in ru
+
+
+def test_extra_posted_fields_do_not_reach_the_case(client: FlaskClient, session: Session, kz: Kyzmat) -> None:
+    """Only the form's own fields go into the case: no rerouting the step, no choosing the start event."""
+    form = complaint_form(task_municipality="kyzyl-adyr", start_event="A_01_I5_own", initiative_source="I-5",
+                          started_by="council", priority="high")
+    instance = case_of(session, token_of(post(client, "/complaint", form)))
+    [task] = open_tasks(session, instance)
+    assert task.municipality_id == instance.municipality_id == session.scalar(
+        select(Municipality.id).where(Municipality.code == "sadyrbaev"))
+    assert task.priority == "normal"
+    data = cases.case_data(kz, session, instance)
+    assert data["started_by"] == "system"
+    assert not {"task_municipality", "start_event", "initiative_source", "priority"} & set(data)
+
+
+def test_the_initiatives_status_follows_its_steps(client: FlaskClient, session: Session, kz: Kyzmat,
+                                                  user: Callable[[str], User]) -> None:
+    token = token_of(post(client, "/initiative", initiative_form(municipality="sadyrbaev", kind="citizen")))
+    html = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "Демилгеңиз айыл өкмөтүнө келип түштү жана катталууда." in body_text(html)
+    assert 'href="/board/sadyrbaev"' in html  # where the draft list will be published
+    instance = case_of(session, token)
+    [task] = open_tasks(session, instance)
+    view = cases.get_task(kz, session, user("specialist"), task.id)
+    cases.complete_task(kz, session, user("specialist"), task.id, {
+        **{k: view.data[k] for k in ("initiator", "document_kind", "documents", "proposed_services")},
+        "type": "formation"})
+    session.commit()
+    page = body_text(client.get(f"/s/{token}?lang=ru").get_data(as_text=True))
+    assert "Ваша инициатива рассматривается" in page
+    assert "Асель" not in page and "Жалгыз бой" not in page
