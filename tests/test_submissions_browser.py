@@ -62,6 +62,9 @@ def test_citizen_complains_with_an_attachment_in_kyrgyz_and_follows_the_status_l
     page.get_by_text("Ваша жалоба поступила в местный кенеш и регистрируется.").wait_for()
     screenshot(page, "submissions-status-ru")
     token = href.rsplit("/", 1)[1]
+    page.goto(f"/s/{token}/receipt?lang=ru")
+    page.get_by_text("Ваша жалоба принята.").wait_for()
+    screenshot(page, "submissions-receipt-ru")
     with live_server.kz.sessions() as session:
         case = session.scalar(select(ProcessInstance).where(ProcessInstance.public_token == token))
         assert case is not None and case.process_id == "list_dispute" and case.started_by_id is None
