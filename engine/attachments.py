@@ -77,14 +77,17 @@ def detect(head: bytes) -> str | None:
     return kind.mime
 
 
-def store(kz: Kyzmat, session: Session, actor: User, task_id: int, field: str, upload: Upload) -> Attachment:
-    """Check and store one uploaded file for an open step the actor may do."""
-    task = session.get(HumanTask, task_id)
-    if task is None:
-        raise NotFound(f"No step {task_id}")
-    access.require_act_on(actor, task)
-    if task.status != "open":
-        raise Conflict("This step has already been completed.")
+@dataclass
+class Checked:
+    """An upload whose size and content passed the checks, not yet stored."""
+
+    filename: str
+    data: bytes
+    mime: str
+
+
+def check_upload(kz: Kyzmat, upload: Upload) -> Checked:
+    """Read one upload and check it: not empty, within the size limit, an allowed type by its content."""
     filename = clean_filename(upload.filename)
     limit = kz.settings.max_attachment_bytes
     data = upload.stream.read(limit + 1)
@@ -95,6 +98,11 @@ def store(kz: Kyzmat, session: Session, actor: User, task_id: int, field: str, u
     mime = detect(data[:_HEAD])
     if mime is None:
         raise AttachmentRefused("type", filename)
+    return Checked(filename, data, mime)
+
+
+def write_file(kz: Kyzmat, data: bytes) -> str:
+    """Write the bytes to the store under a new random token; return the token."""
     token = secrets.token_hex(24)
     path = path_of(kz, token)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -104,16 +112,35 @@ def store(kz: Kyzmat, session: Session, actor: User, task_id: int, field: str, u
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
+    return token
+
+
+def add_row(kz: Kyzmat, session: Session, task: HumanTask, field: str, checked: Checked, token: str,
+            actor: User | None) -> Attachment:
+    """Record a written file as an attachment of the task's case (actor None: the public or the system)."""
     now = kz.clock.now()
-    row = Attachment(token=token, instance_id=task.instance_id, task_id=task.id, field=field, filename=filename,
-                     content_type=mime, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                     uploaded_by_id=actor.id, uploaded_at=now)
+    row = Attachment(token=token, instance_id=task.instance_id, task_id=task.id, field=field,
+                     filename=checked.filename, content_type=checked.mime, size=len(checked.data),
+                     sha256=hashlib.sha256(checked.data).hexdigest(),
+                     uploaded_by_id=actor.id if actor else None, uploaded_at=now)
     session.add(row)
-    audit.record(session, "attachment_added", at=now, actor_id=actor.id, instance_id=task.instance_id,
-                 process_id=task.process_id, step_id=task.step_id, task_id=task.id, filename=filename,
-                 token=token)
+    audit.record(session, "attachment_added", at=now, actor_id=actor.id if actor else None,
+                 instance_id=task.instance_id, process_id=task.process_id, step_id=task.step_id, task_id=task.id,
+                 filename=checked.filename, token=token)
     session.flush()
     return row
+
+
+def store(kz: Kyzmat, session: Session, actor: User, task_id: int, field: str, upload: Upload) -> Attachment:
+    """Check and store one uploaded file for an open step the actor may do."""
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"No step {task_id}")
+    access.require_act_on(actor, task)
+    if task.status != "open":
+        raise Conflict("This step has already been completed.")
+    checked = check_upload(kz, upload)
+    return add_row(kz, session, task, field, checked, write_file(kz, checked.data), actor)
 
 
 def for_case(session: Session, instance_id: int) -> list[Attachment]:

@@ -29,6 +29,7 @@ from .models import (
 )
 from .operators import OperatorContext
 from .processes import latest_version
+from .step_hooks import HOOKED_STEPS, run_on_open
 
 # Read-model rows are written with Core statements: they are plain inserts and updates, and the
 # ORM's unit-of-work bookkeeping for them cost more than the rest of a step (see docs/benchmarks.md).
@@ -61,12 +62,15 @@ def start_case(
     *,
     municipality_id: int | None = None,
     start_event: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> ProcessInstance:
     """Start a case of the newest published version, in the actor's municipality.
 
     A diagram with several conditional start events (see `start_options`) needs `start_event`,
     the id of the one the case starts with.
     `actor` None is the system (the annual start of engine/annual.py): no role check, no claimant.
+    `data` is put in the case's first data (a public submission's fields, engine/submissions.py); the
+    keys the engine sets (case_id, municipality_code, started_by, start_event) win over it.
     """
     version_row = latest_version(session, process_id)
     version = kz.version(session, version_row.id)
@@ -105,6 +109,7 @@ def start_case(
     session.add(instance)
     session.flush()
     start_data = {
+        **(data or {}),
         "case_id": instance.id,
         "municipality_code": municipality.code if municipality else None,
         "started_by": actor.username if actor else "system",
@@ -605,6 +610,9 @@ def _save(
     _sync_tasks(session, instance, ready, previous_tasks, version, now, actor_id, completed_uuid,
                 claimant, claim_role)
     fired = _sync_timers(session, instance, wf, waiting, previous_timers, now)
+    opened = [(r.uuid, r.step_id) for r in ready if r.uuid not in previous_tasks and r.step_id in HOOKED_STEPS]
+    if opened:  # steps whose opening the engine prepares (Process E's reports, engine/step_hooks.py)
+        run_on_open(kz, session, instance, opened)
     if completed:
         audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
                      process_id=instance.process_id, end=wfapi.reached_end_event(wf))

@@ -134,7 +134,7 @@ def _answers(rng: random.Random, variant: str, mood: float, late: bool) -> dict[
 def generate(kz: Kyzmat, session: Session, *, year: int, count: int = DEFAULT_CASES, seed: int = 7,
              progress: Callable[[int], None] | None = None) -> int:
     """Walk `count` cases of the year through Process D (with sheets); return the number made."""
-    import time_machine  # the demo moves the wall clock SpiffWorkflow reads; never imported by the app
+    import time_machine  # the demo moves the wall clock SpiffWorkflow reads; imported only by `kyzmat demo`
 
     rng = random.Random(seed)
     first_day = date(year, 1, 1)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,16 +54,17 @@ _PHASE_ORDER = ("received", "forwarded", "preparing", "ready")
 # --- rate limit -----------------------------------------------------------------------------------
 
 
-def retry_after(session: Session, client: str, now: datetime) -> int | None:
+def retry_after(session: Session, client: str, now: datetime, *, limit: int = MAX_FAILURES,
+                window: timedelta = WINDOW) -> int | None:
     """Seconds the client must wait before the next lookup, or None when it may look up now."""
     row = session.get(RateLimit, client[:80])
-    if row is None or row.failures < MAX_FAILURES:
+    if row is None or row.failures < limit:
         return None
-    left = row.window_start + WINDOW - now
+    left = row.window_start + window - now
     return max(1, int(left.total_seconds())) if left > timedelta(0) else None
 
 
-def record_failure(session: Session, client: str, now: datetime) -> None:
+def record_failure(session: Session, client: str, now: datetime, *, window: timedelta = WINDOW) -> None:
     """Count one unknown link for the client, starting a new window when the last one ended."""
     key = client[:80]
     row = session.get(RateLimit, key, with_for_update=True)
@@ -76,7 +77,7 @@ def record_failure(session: Session, client: str, now: datetime) -> None:
         except IntegrityError:  # another worker counted this client's first failure at the same moment
             row = session.get(RateLimit, key, with_for_update=True, populate_existing=True)
             assert row is not None
-    if row.window_start + WINDOW <= now:
+    if row.window_start + window <= now:
         row.window_start, row.failures = now, 1
     else:
         row.failures += 1
@@ -201,3 +202,54 @@ def approved_additional_list(kz: Kyzmat, municipality: Municipality) -> list[Not
 
 def municipality_by_code(session: Session, code: str) -> Municipality | None:
     return session.scalar(select(Municipality).where(Municipality.code == code))
+
+
+# --- the draft Additional List open for comment (Process A, §2.9) --------------------------------------
+
+# From the public notification (A-10) until the council decides (A-15): the open steps of a case of
+# Process A while its draft list is public. A council's return goes back to the aiyl okmotu's decisions
+# (A-08), and the draft leaves the board until it is notified again.
+DRAFT_PUBLIC_STEPS = frozenset({"A_10_notify", "A_11_K1_zhobemma", "A_11_K2_vak", "A_11_K3_antimonopoly",
+                                "A_12_package", "A_15_council_session"})
+
+
+@dataclass
+class DraftRow:
+    number: int
+    name: str  # as the working commission wrote it
+    standardisation_body: str
+    provider: str
+    paid: bool
+
+
+@dataclass
+class DraftList:
+    instance_id: int
+    published_on: date | None
+    rows: list[DraftRow]
+
+
+def draft_additional_lists(kz: Kyzmat, session: Session, municipality: Municipality) -> list[DraftList]:
+    """The municipality's draft Additional Lists open for comment: the services the aiyl okmotu included."""
+    open_steps = (select(HumanTask.instance_id).where(HumanTask.status == "open",
+                                                      HumanTask.step_id.in_(DRAFT_PUBLIC_STEPS)))
+    instances = session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_id == "additional_list", ProcessInstance.municipality_id == municipality.id,
+        ProcessInstance.status == "running", ProcessInstance.id.in_(open_steps)).order_by(ProcessInstance.id))
+    out = []
+    for instance in instances:
+        data = case_data(kz, session, instance)
+        drafted = {row.get("name"): row for row in data.get("draft_list") or [] if isinstance(row, dict)}
+        rows = []
+        for service in data.get("included") or []:
+            if not isinstance(service, dict):
+                continue
+            name = str(service.get("name") or "")
+            row = drafted.get(name) or {}
+            rows.append(DraftRow(number=len(rows) + 1, name=name,
+                                 standardisation_body=str(row.get("standardisation_body") or ""),
+                                 provider=str(row.get("provider") or ""), paid=bool(service.get("paid"))))
+        notified = session.scalar(select(func.max(HumanTask.created_at)).where(
+            HumanTask.instance_id == instance.id, HumanTask.step_id == "A_10_notify"))
+        out.append(DraftList(instance_id=instance.id, published_on=_date(notified), rows=rows))
+    return out

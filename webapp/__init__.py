@@ -47,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
         admin,
         analytics,
         api,
+        appeals,
         auth,
         deadlines,
         diagrams,
@@ -57,7 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
         views,
     )
 
-    for module in (auth, views, api, public, editor, notifications, deadlines, analytics, diagrams, admin, files):
+    for module in (auth, views, api, public, editor, notifications, deadlines, analytics, diagrams, admin, files, appeals):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
     from . import errors

@@ -25,7 +25,7 @@ def _language_from_link() -> None:
     from . import LANGUAGES
 
     chosen = request.args.get("lang")
-    if chosen in LANGUAGES and request.blueprint == "public":
+    if chosen in LANGUAGES and request.blueprint in ("public", "appeals"):
         session["lang"] = chosen
 
 
@@ -75,6 +75,12 @@ def _private(resp: Any) -> Any:
 @bp.route("/s/<token>")
 def status(token: str) -> Any:
     instance = _case_from_link(token)
+    from engine import submissions
+
+    if submissions.is_appeal(instance):  # an initiative or complaint submitted through webapp/appeals.py
+        muni = instance.municipality
+        return _private(Response(render_template("public/appeal_status.html", st=submissions.appeal_status(
+            db(), instance), municipality_code=muni.code if muni else None)))
     st = public.public_status(kz(), db(), instance)
     return _private(Response(render_template("public/status.html", st=st, token=token)))
 
@@ -136,7 +142,8 @@ def board(code: str) -> Any:
     if municipality is None:
         raise NotFound(code)
     rows = public.approved_additional_list(kz(), municipality)
-    return render_template("public/board.html", municipality=municipality, rows=rows)
+    drafts = public.draft_additional_lists(kz(), db(), municipality)
+    return render_template("public/board.html", municipality=municipality, rows=rows, drafts=drafts)
 
 
 # --- staff: the receipt as PDF, paper sheets ----------------------------------------------------------
