@@ -72,14 +72,14 @@ def checked_saves(monkeypatch: pytest.MonkeyPatch, kz: Any) -> Any:
     assert seen["saves"] > 0
 
 
-def test_the_cache_is_used_from_the_second_save_on(walk: Walk, checked_saves: dict[str, int]) -> None:
+def test_the_cache_is_used_from_the_second_save_on(walk: Walk, checked_saves: dict[str, int]) -> None:  # noqa: F811 (the imported fixture)
     intake(walk, "M2")  # start and two steps, one live workflow
     assert checked_saves["reused"] >= 2
     wf = walk.kz.take_workflow(walk.instance.id, walk.instance.revision)
     assert wf is not None and wfapi.converted_tasks_cached(wf) > 0
 
 
-def test_a_reset_workflow_is_written_as_spiffworkflow_writes_it(walk: Walk) -> None:
+def test_a_reset_workflow_is_written_as_spiffworkflow_writes_it(walk: Walk) -> None:  # noqa: F811 (the imported fixture)
     """Resetting to an earlier step gives finished tasks new data, state and children: nothing stale may be reused."""
     intake(walk, "M2")
     wf = walk.kz.take_workflow(walk.instance.id, walk.instance.revision)
@@ -93,7 +93,7 @@ def test_a_reset_workflow_is_written_as_spiffworkflow_writes_it(walk: Walk) -> N
     assert [t.step_id for t in wfapi.ready_user_tasks(wf)] == ["D_02_reception"]
 
 
-def test_a_finished_task_changed_by_hand_is_converted_again(walk: Walk) -> None:
+def test_a_finished_task_changed_by_hand_is_converted_again(walk: Walk) -> None:  # noqa: F811 (the imported fixture)
     """Whatever a converted finished task was computed from, changing it makes the next save convert it again
     (SpiffWorkflow does not do this to finished tasks today; the cache must not rely on it silently)."""
     intake(walk, "M2")
