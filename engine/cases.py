@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, false, func, or_, select
+from sqlalchemy import and_, bindparam, false, func, inspect, or_, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -185,7 +185,7 @@ def complete_task(
     Raises InvalidData (field errors), Forbidden, Conflict (someone else changed the case first).
     """
     task = session.identity_map.get(session.identity_key(HumanTask, task_id))  # the web view read it already
-    if task is None:
+    if task is None or inspect(task).expired:
         task = session.execute(_TASK_TO_COMPLETE, {"_id": task_id}).scalar_one_or_none()
     if task is None:
         raise NotFound(f"No step {task_id}")
