@@ -6,7 +6,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from .errors import KyzmatError, NotFound
@@ -22,9 +22,14 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+# Built once: building the statement and the cache key of its eager-load option cost more than
+# SQLite takes to run it (docs/benchmarks.md).
+_LOAD_USER = select(User).options(joinedload(User.grants)).where(User.id == bindparam("user_id"))
+
+
 def load_user(session: Session, user_id: int) -> User | None:
     """A user with their role grants in one query (every request does this)."""
-    return session.get(User, user_id, options=[joinedload(User.grants)])
+    return session.execute(_LOAD_USER, {"user_id": user_id}).unique().scalar_one_or_none()
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

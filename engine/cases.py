@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, false, func, inspect, or_, select
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -50,6 +50,11 @@ _FIRE_TIMERS = _TIMER.update().where(_TIMER.c.task_uuid.in_(bindparam("_uuids", 
     status="fired", fired_at=bindparam("_at"))
 _CANCEL_TIMERS = _TIMER.update().where(_TIMER.c.task_uuid.in_(bindparam("_uuids", expanding=True))).values(
     status="cancelled")
+
+# The step a completion acts on, with its case: built once, and without the case's municipality
+# (joined eagerly by default, unused by a completion; it still loads on first access).
+_TASK_TO_COMPLETE = select(HumanTask).options(
+    joinedload(HumanTask.instance).lazyload(ProcessInstance.municipality)).where(HumanTask.id == bindparam("_id"))
 
 # --- starting -------------------------------------------------------------------------------------
 
@@ -184,7 +189,11 @@ def complete_task(
 
     Raises InvalidData (field errors), Forbidden, Conflict (someone else changed the case first).
     """
-    task = _task_row(session, task_id)
+    task = session.identity_map.get(session.identity_key(HumanTask, task_id))  # the web view read it already
+    if task is None or inspect(task).expired:
+        task = session.execute(_TASK_TO_COMPLETE, {"_id": task_id}).scalar_one_or_none()
+    if task is None:
+        raise NotFound(f"No step {task_id}")
     access.require_act_on(actor, task)
     if task.claimed_by_id not in (None, actor.id):
         raise Conflict("Another user has taken this step.")

@@ -20,11 +20,16 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnWorkflowConverter,
+    TaskConverter,
+    WorkflowConverter,
+)
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 
 from ..errors import ScriptFailed
 from .sandbox import (
@@ -64,10 +69,56 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+class _CompletedTaskCachingConverter(TaskConverter):
+    """Convert a finished part of the tree once per live workflow instead of on every save.
+
+    SpiffWorkflow stores each task's data as a delta from its parent's, computed by comparing
+    both dicts; every save did this for every task of the case. A task that is COMPLETED under
+    a COMPLETED parent no longer changes: SpiffWorkflow replaces, never edits, the data of a
+    finished task (a reset gives it new data, state and time), scripts work on deep copies
+    (engine/bpmn/sandbox.py) and forms write into READY tasks. Its converted dict is kept on its
+    workflow object and reused while everything it was computed from is still the same: the
+    task's and its parent's state-change times, the task's children and trigger flag, and the
+    very same data and internal-data dicts of the task and its parent (held, so compared by
+    identity) with the same numbers of keys. Only `serialize` (the encoder mode) uses it; a
+    restored workflow starts with nothing cached. tests/test_state_cache.py checks, on every step
+    of every Process D path, that the result is byte for byte the uncached one.
+    """
+
+    def to_dict(self, task: Any) -> dict[str, Any]:
+        parent = task.parent
+        if (parent is None or task._state != TaskState.COMPLETED or parent._state != TaskState.COMPLETED
+                or not self.registry._encoder_mode):
+            return super().to_dict(task)
+        cache = task.workflow.__dict__.setdefault("_kyzmat_converted_tasks", {})
+        data, parent_data, internal = task.data, parent.data, task.internal_data
+        key = (task.last_state_change, parent.last_state_change, task.triggered, tuple(task._children),
+               len(data), len(parent_data), len(internal))
+        hit = cache.get(task.id)
+        if (hit is not None and hit[0] == key and hit[1] is data and hit[2] is parent_data
+                and hit[3] is internal):
+            return hit[4]
+        dct = super().to_dict(task)
+        cache[task.id] = (key, data, parent_data, internal, dct)
+        return dct
+
+
+def converted_tasks_cached(wf: BpmnWorkflow) -> int:
+    """How many converted tasks a live workflow keeps (for tests)."""
+    return len(wf.__dict__.get("_kyzmat_converted_tasks", {}))
+
+
+def forget_converted_tasks(wf: BpmnWorkflow) -> None:
+    """Drop what serialize() cached on this workflow and its sub-workflows (for tests)."""
+    for owner in [wf, *wf.subprocesses.values()]:
+        owner.__dict__.pop("_kyzmat_converted_tasks", None)
+
+
 def _make_serializer(state_only: bool) -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     if state_only:
         config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+        config[Task] = _CompletedTaskCachingConverter
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 
@@ -249,7 +300,7 @@ def case_data(wf: BpmnWorkflow) -> dict[str, Any]:
     branches that already ended recorded (e.g. `forwarding_overdue` set when a deadline passed)."""
     from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 
-    ready = wf.get_tasks(state=TaskState.READY, manual=True)
+    ready = [t for t in _tasks(wf, TaskState.READY) if t.task_spec.manual]
     merged: dict[str, Any] = {}
     if ready:
         for task in ready:
@@ -258,7 +309,7 @@ def case_data(wf: BpmnWorkflow) -> dict[str, Any]:
         merged.update(wf.last_task.data)
     else:
         merged.update(wf.data)
-    ends = [t for t in wf.get_tasks(state=TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
+    ends = [t for t in _tasks(wf, TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
     for task in sorted(ends, key=lambda t: t.last_state_change):
         for key, value in task.data.items():
             merged.setdefault(key, value)
@@ -294,7 +345,9 @@ class CompletedStep:
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
     out = []
-    for task in wf.get_tasks(state=TaskState.READY, manual=True):
+    for task in _tasks(wf, TaskState.READY):
+        if not task.task_spec.manual:
+            continue
         out.append(
             ReadyTask(
                 uuid=str(task.id),
@@ -309,7 +362,7 @@ def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
 
 def waiting_timers(wf: BpmnWorkflow) -> list[WaitingTimer]:
     out = []
-    for task in wf.get_tasks(state=TaskState.WAITING):
+    for task in _tasks(wf, TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
         if not isinstance(definition, TimerEventDefinition):
             continue
@@ -331,6 +384,40 @@ def task_state(wf: BpmnWorkflow, task_uuid: str) -> str | None:
 
 
 # --- internals ----------------------------------------------------------------------------------
+
+
+def _tasks(wf: BpmnWorkflow, state: int) -> Iterator[Any]:
+    """The tasks in `state`, in the order and with the pruning of `wf.get_tasks(state=state)`.
+
+    SpiffWorkflow's iterator pops the head of a list and hashes every child's UUID through
+    properties; each save walks the tree several times, so this walk does the same with a stack
+    (tests/test_workflow_walk.py compares both on every step of every Process D path).
+    """
+    if state & TaskState.PREDICTED_MASK:
+        min_state = TaskState.MAYBE
+    elif state & TaskState.DEFINITE_MASK:
+        min_state = TaskState.FUTURE
+    else:
+        min_state = TaskState.COMPLETED
+    finished_only = state <= TaskState.FINISHED_MASK
+    subprocesses = wf.subprocesses
+    stack = [wf.task_tree]
+    while stack:
+        task = stack.pop()
+        task_state = task._state
+        if task_state & state:
+            yield task
+        sub = subprocesses.get(task.id) if subprocesses else None
+        if sub is None:
+            if task._children and task_state >= min_state:
+                tasks = task.workflow.tasks
+                stack.extend(tasks.get(child) for child in reversed(task._children))
+            continue
+        # A task that runs a sub-workflow: its children, and the sub-workflow's tree first unless it finished.
+        tasks = task.workflow.tasks
+        stack.extend(tasks.get(child) for child in reversed(task._children))
+        if not (task_state >= TaskState.FINISHED_MASK and finished_only):
+            stack.append(sub.task_tree)
 
 
 def _find_task(wf: BpmnWorkflow, task_uuid: str) -> Any:
@@ -430,7 +517,7 @@ def reached_end_event(wf: BpmnWorkflow) -> str | None:
     """The id of the end event the case reached last (e.g. served, refused, consulted)."""
     from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 
-    ends = [t for t in wf.get_tasks(state=TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
+    ends = [t for t in _tasks(wf, TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
     if not ends:
         return None
     return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id
