@@ -49,6 +49,8 @@ def _only_owners() -> Any:
         return login_required(lambda: None)()
     if drafts.owner_municipalities(g.user) == set():
         raise Forbidden("Only a process owner may edit and publish processes.")
+    if request.view_args and "process_id" in request.view_args:  # the national version, or ?m=CODE's variant
+        drafts.require_edit(g.user, request.view_args["process_id"], _mid())
     return None
 
 
