@@ -6,7 +6,7 @@ other municipality's variant, in the engine and on every editor route."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 import time_machine
@@ -18,7 +18,7 @@ from engine.context import Kyzmat
 from engine.errors import Forbidden
 from engine.models import AuditEvent, Municipality, User
 from tests.browser import DEMO_PASSWORD
-from tests.test_case_migration import SHIPPED, C, WHEN
+from tests.test_case_migration import SHIPPED, WHEN, C
 from tests.test_process_bc_scenarios import CaseWalk, bishkek_end_of
 from tests.test_web_editor import client_for
 
