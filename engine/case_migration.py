@@ -59,16 +59,22 @@ class MovePreview:
 
 def movable_cases(session: Session, process_id: str) -> list[ProcessInstance]:
     """Running cases of the process on a version older than the newest."""
-    newest = processes.latest_version(session, process_id)
-    return list(session.scalars(select(ProcessInstance).where(
-        ProcessInstance.process_id == process_id, ProcessInstance.status == "running",
-        ProcessInstance.version_id != newest.id).order_by(ProcessInstance.id)))
+    newest: dict[int | None, int] = {}  # municipality -> the version its new cases follow (its variant or national)
+    out = []
+    for instance in session.scalars(select(ProcessInstance).where(
+            ProcessInstance.process_id == process_id, ProcessInstance.status == "running").order_by(ProcessInstance.id)):
+        m = instance.municipality_id
+        if m not in newest:
+            newest[m] = processes.latest_version(session, process_id, m).id
+        if instance.version_id != newest[m]:
+            out.append(instance)
+    return out
 
 
 def _check(kz: Kyzmat, session: Session, instance: ProcessInstance) -> tuple[Any, Any, Any]:
     if instance.status != "running":
         raise MigrationRefused("not_running")
-    target_row = processes.latest_version(session, instance.process_id)
+    target_row = processes.latest_version(session, instance.process_id, instance.municipality_id)
     if target_row.id == instance.version_id:
         raise MigrationRefused("newest")
     old = kz.version(session, instance.version_id)
@@ -159,8 +165,12 @@ def preview_migration(kz: Kyzmat, session: Session, instance_id: int) -> MovePre
 
 
 def migrate_case(kz: Kyzmat, session: Session, actor: User, instance_id: int) -> MovePreview:
-    """Move the case to the newest version, update its open steps and timers, and record it."""
+    """Move the case to the newest version (its municipality's variant if any), update its open steps and
+    timers, and record it."""
+    from . import drafts
+
     instance = _instance(session, instance_id)
+    drafts.require_edit(actor, instance.process_id, instance.municipality_id)
     old, new, row = _check(kz, session, instance)
     before = _open_state(session, instance.id)
     wf, added = _move(kz, session, instance, old, new)

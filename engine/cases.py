@@ -98,6 +98,15 @@ def start_case(
         municipality_id = candidates.pop()
     if actor is not None and not access.may_start(actor, starters, municipality_id):
         raise Forbidden("Your roles do not allow starting this process here.")
+    if municipality_id is not None:  # the municipality's own variant, when it has one
+        variant_row = latest_version(session, process_id, municipality_id)
+        if variant_row.id != version_row.id:
+            version_row, version = variant_row, kz.version(session, variant_row.id)
+            options = wfapi.start_options(version.bundle)
+            if options and start_event not in options or not options and start_event is not None:
+                raise KyzmatError("Choose how the case starts.")
+            if actor is not None and not access.may_start(actor, version.info["starter_roles"], municipality_id):
+                raise Forbidden("Your roles do not allow starting this process here.")
     now = kz.clock.now()
     municipality = session.get(Municipality, municipality_id) if municipality_id else None
     instance = ProcessInstance(

@@ -47,14 +47,25 @@ class NoteRequired(KyzmatError):
 # --- who may ---------------------------------------------------------------------------------------
 
 
-def may_edit(user: User | None, process_id: str | None = None) -> bool:
-    """Process owners with a national grant edit and publish the (national) shipped processes."""
-    return user is not None and user.active and access.holds(user, EDITOR_ROLE, None)
+def may_edit(user: User | None, process_id: str | None = None, municipality_id: int | None = None) -> bool:
+    """A national process owner edits and publishes the national version and every municipality's variant;
+    a process owner of municipality M only M's own variant (``municipality_id`` M)."""
+    return user is not None and user.active and access.holds(user, EDITOR_ROLE, municipality_id)
 
 
-def require_edit(user: User | None, process_id: str | None = None) -> None:
-    if not may_edit(user, process_id):
-        raise Forbidden("Only a process owner may edit and publish processes.")
+def require_edit(user: User | None, process_id: str | None = None, municipality_id: int | None = None) -> None:
+    if not may_edit(user, process_id, municipality_id):
+        raise Forbidden("Only a process owner may edit and publish processes." if municipality_id is None else
+                        "Only a process owner of this municipality may edit and publish its variant.")
+
+
+def owner_municipalities(user: User | None) -> set[int | None] | None:
+    """The municipalities whose variants the user may edit: None for every one (a national owner), else the
+    set of municipality ids (empty: not a process owner)."""
+    if user is None or not user.active:
+        return set()
+    grants = {g.municipality_id for g in user.grants if g.role == EDITOR_ROLE}
+    return None if None in grants else grants
 
 
 # --- forms as they will be published -----------------------------------------------------------------
@@ -65,16 +76,18 @@ def _check_form_path(path: str) -> None:
         raise KyzmatError(f"{path!r} is not a form path under forms/ (letters, digits, _ and -, ending .json)")
 
 
-def base_version(session: Session, process_id: str) -> ProcessVersion | None:
+def base_version(session: Session, process_id: str, municipality_id: int | None = None) -> ProcessVersion | None:
+    """The version a draft starts from: the municipality's newest variant, else the newest national one."""
     try:
-        return processes.latest_version(session, process_id)
+        return processes.latest_version(session, process_id, municipality_id)
     except NotFound:
         return None
 
 
-def overlay_forms(session: Session, process_id: str, draft_forms: Mapping[str, Any] | None) -> dict[str, Any]:
+def overlay_forms(session: Session, process_id: str, draft_forms: Mapping[str, Any] | None,
+                  municipality_id: int | None = None) -> dict[str, Any]:
     """The forms the newest version carries, with the draft's edits on top."""
-    base = base_version(session, process_id)
+    base = base_version(session, process_id, municipality_id)
     out: dict[str, Any] = dict(base.forms) if base is not None else {}
     out.update(draft_forms or {})
     return out
@@ -106,8 +119,11 @@ def form_choices(forms_dir: Path, overlay: Mapping[str, Any], process_id: str) -
 # --- drafts ------------------------------------------------------------------------------------------
 
 
-def get_draft(session: Session, process_id: str) -> ProcessDraft | None:
-    return session.scalar(select(ProcessDraft).where(ProcessDraft.process_id == process_id))
+def get_draft(session: Session, process_id: str, municipality_id: int | None = None) -> ProcessDraft | None:
+    """The national draft, or with ``municipality_id`` the draft of that municipality's variant."""
+    mine = (ProcessDraft.municipality_id.is_(None) if municipality_id is None
+            else ProcessDraft.municipality_id == municipality_id)
+    return session.scalar(select(ProcessDraft).where(ProcessDraft.process_id == process_id, mine))
 
 
 @dataclass
@@ -121,11 +137,12 @@ class EditorState:
     names: dict[str, str] = field(default_factory=dict)
 
 
-def open_for_editing(session: Session, actor: User, process_id: str) -> EditorState:
-    """The draft if there is one, else the newest published version."""
-    require_edit(actor, process_id)
-    version = base_version(session, process_id)
-    draft = get_draft(session, process_id)
+def open_for_editing(session: Session, actor: User, process_id: str, *,
+                     municipality_id: int | None = None) -> EditorState:
+    """The draft if there is one, else the newest published version (the municipality's variant if any)."""
+    require_edit(actor, process_id, municipality_id)
+    version = base_version(session, process_id, municipality_id)
+    draft = get_draft(session, process_id, municipality_id)
     if draft is not None:
         return EditorState(process_id, draft.bpmn_xml, dict(draft.forms or {}), "draft", version, draft,
                            version.names if version else {})
@@ -135,9 +152,9 @@ def open_for_editing(session: Session, actor: User, process_id: str) -> EditorSt
 
 
 def save_draft(session: Session, actor: User, process_id: str, bpmn_xml: str, forms: Mapping[str, Any] | None,
-               *, now: datetime) -> ProcessDraft:
+               *, now: datetime, municipality_id: int | None = None) -> ProcessDraft:
     """Store the owner's work as it is (a draft may be broken); refuse only what is unsafe to keep."""
-    require_edit(actor, process_id)
+    require_edit(actor, process_id, municipality_id)
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", process_id):
         raise KyzmatError(f"{process_id!r} is not a process id")
     if len(bpmn_xml.encode("utf-8")) > MAX_BYTES:
@@ -149,10 +166,10 @@ def save_draft(session: Session, actor: User, process_id: str, bpmn_xml: str, fo
             raise KyzmatError(f"The form {rel} must be a JSON object.")
     if len(json.dumps(forms)) > MAX_BYTES:
         raise KyzmatError(f"The forms are larger than {MAX_BYTES:,} bytes.")
-    draft = get_draft(session, process_id)
+    draft = get_draft(session, process_id, municipality_id)
     if draft is None:
-        base = base_version(session, process_id)
-        draft = ProcessDraft(process_id=process_id, bpmn_xml=bpmn_xml, forms=forms,
+        base = base_version(session, process_id, municipality_id)
+        draft = ProcessDraft(process_id=process_id, municipality_id=municipality_id, bpmn_xml=bpmn_xml, forms=forms,
                              base_version_id=base.id if base else None, created_by_id=actor.id, created_at=now,
                              updated_by_id=actor.id, updated_at=now)
         session.add(draft)
@@ -161,17 +178,24 @@ def save_draft(session: Session, actor: User, process_id: str, bpmn_xml: str, fo
         draft.updated_by_id, draft.updated_at = actor.id, now
     session.flush()
     audit.record(session, "process_draft_saved", at=now, actor_id=actor.id, process_id=process_id,
-                 forms=sorted(forms), size=len(bpmn_xml))
+                 forms=sorted(forms), size=len(bpmn_xml), **_for(municipality_id))
     return draft
 
 
-def discard_draft(session: Session, actor: User, process_id: str, *, now: datetime) -> bool:
-    require_edit(actor, process_id)
-    draft = get_draft(session, process_id)
+def _for(municipality_id: int | None) -> dict[str, Any]:
+    """Audit detail naming the municipality of a variant (nothing for the national version)."""
+    return {} if municipality_id is None else {"municipality_id": municipality_id}
+
+
+def discard_draft(session: Session, actor: User, process_id: str, *, now: datetime,
+                  municipality_id: int | None = None) -> bool:
+    require_edit(actor, process_id, municipality_id)
+    draft = get_draft(session, process_id, municipality_id)
     if draft is None:
         return False
     session.delete(draft)
-    audit.record(session, "process_draft_discarded", at=now, actor_id=actor.id, process_id=process_id)
+    audit.record(session, "process_draft_discarded", at=now, actor_id=actor.id, process_id=process_id,
+                 **_for(municipality_id))
     session.flush()
     return True
 
@@ -235,10 +259,11 @@ def stale_rule_words(info: Any, base_info: Mapping[str, Any] | None) -> list[Pro
 
 
 def validate_draft(kz: Any, session: Session, actor: User, process_id: str, bpmn_xml: str,
-                   forms: Mapping[str, Any] | None, *, start_at: datetime | None = None) -> Validation:
-    require_edit(actor, process_id)
-    overlay = overlay_forms(session, process_id, forms)
-    base = base_version(session, process_id)
+                   forms: Mapping[str, Any] | None, *, start_at: datetime | None = None,
+                   municipality_id: int | None = None) -> Validation:
+    require_edit(actor, process_id, municipality_id)
+    overlay = overlay_forms(session, process_id, forms, municipality_id)
+    base = base_version(session, process_id, municipality_id)
     with forms_directory(kz.settings.forms_dir, overlay) as tmp:
         return validate_content(kz, bpmn_xml.encode("utf-8"), f"{process_id}.bpmn", tmp, process_id=process_id,
                                 dmn=_dmn_of(base), start_at=start_at, base_info=base.info if base else None)
@@ -249,8 +274,10 @@ def validate_draft(kz: Any, session: Session, actor: User, process_id: str, bpmn
 
 def publish_content(kz: Any, session: Session, bpmn: bytes, filename: str, note: str, *, forms_dir: Path,
                     actor_id: int | None, process_id: str | None = None,
-                    dmn: dict[str, bytes] | None = None) -> tuple[ProcessVersion, bool]:
-    """Validate (checks + dry run) and publish as a new version; DraftRefused says why not."""
+                    dmn: dict[str, bytes] | None = None, municipality_id: int | None = None
+                    ) -> tuple[ProcessVersion, bool]:
+    """Validate (checks + dry run) and publish as a new version (a municipality's variant with
+    ``municipality_id``); DraftRefused says why not. The caller checks who may."""
     if not note or not note.strip():
         raise NoteRequired()
     result = validate_content(kz, bpmn, filename, forms_dir, process_id=process_id, dmn=dmn)
@@ -258,22 +285,25 @@ def publish_content(kz: Any, session: Session, bpmn: bytes, filename: str, note:
         raise DraftRefused(result.problems)
     try:
         return processes.publish(session, bpmn, filename, forms_dir=forms_dir, now=kz.clock.now(), note=note.strip(),
-                                 actor_id=actor_id, dmn=dmn, reuse_any=False)
+                                 actor_id=actor_id, dmn=dmn, reuse_any=False, municipality_id=municipality_id)
     except DiagramError as err:
         raise DraftRefused(err.problems) from None
 
 
-def publish_draft(kz: Any, session: Session, actor: User, process_id: str, note: str) -> ProcessVersion:
-    """Publish the saved draft as the next version and remove the draft."""
-    require_edit(actor, process_id)
-    draft = get_draft(session, process_id)
+def publish_draft(kz: Any, session: Session, actor: User, process_id: str, note: str, *,
+                  municipality_id: int | None = None) -> ProcessVersion:
+    """Publish the saved draft as the next version (the municipality's variant with ``municipality_id``)
+    and remove the draft."""
+    require_edit(actor, process_id, municipality_id)
+    draft = get_draft(session, process_id, municipality_id)
     if draft is None:
         raise NotFound(f"No draft of {process_id!r} to publish")
-    overlay = overlay_forms(session, process_id, draft.forms)
+    overlay = overlay_forms(session, process_id, draft.forms, municipality_id)
     with forms_directory(kz.settings.forms_dir, overlay) as tmp:
         version, _created = publish_content(
             kz, session, draft.bpmn_xml.encode("utf-8"), f"{process_id}.bpmn", note, forms_dir=tmp,
-            actor_id=actor.id, process_id=process_id, dmn=_dmn_of(base_version(session, process_id)))
+            actor_id=actor.id, process_id=process_id,
+            dmn=_dmn_of(base_version(session, process_id, municipality_id)), municipality_id=municipality_id)
     session.delete(draft)
     session.flush()
     return version
@@ -313,7 +343,8 @@ class TimerPreview:
 
 
 def preview_timer(kz: Any, session: Session, actor: User, process_id: str, bpmn_xml: str,
-                  forms: Mapping[str, Any] | None, element_id: str, expression: str, start_at: datetime) -> TimerPreview:
+                  forms: Mapping[str, Any] | None, element_id: str, expression: str, start_at: datetime, *,
+                  municipality_id: int | None = None) -> TimerPreview:
     """The date a timer expression gives for a case started at `start_at`, computed in the sandbox with the
     task data the dry run of the draft has at that timer."""
     from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -321,17 +352,18 @@ def preview_timer(kz: Any, session: Session, actor: User, process_id: str, bpmn_
     from .bpmn.sandbox import check_source
     from .calendar import BISHKEK
 
-    require_edit(actor, process_id)
+    require_edit(actor, process_id, municipality_id)
     errors = check_source(expression, "eval") if expression.strip() else ["the expression is empty"]
     if errors:
         return TimerPreview(None, "; ".join(errors), False)
     context: dict[str, Any] = {}
     reached = False
-    overlay = overlay_forms(session, process_id, forms)
+    overlay = overlay_forms(session, process_id, forms, municipality_id)
     with forms_directory(kz.settings.forms_dir, overlay) as tmp:
         try:
             parse_xml(bpmn_xml, f"{process_id}.bpmn")
-            loaded = load_diagram(bpmn_xml.encode("utf-8"), f"{process_id}.bpmn", _dmn_of(base_version(session, process_id)))
+            base = base_version(session, process_id, municipality_id)
+            loaded = load_diagram(bpmn_xml.encode("utf-8"), f"{process_id}.bpmn", _dmn_of(base))
             used = {t.form: load_form(tmp, t.form) for t in loaded.info.user_tasks() if t.form}
             dry = dryrun.dry_run(kz, loaded, used, start_at=start_at)
         except Exception:  # noqa: BLE001 - a broken draft still gets a preview with less data

@@ -83,15 +83,18 @@ class ProcessVersion(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     published_at: Mapped[utc]
+    # A municipality's own variant of the process (None: the national version); see processes.latest_version.
+    municipality_id: Mapped[int | None] = mapped_column(ForeignKey("municipality.id"), index=True)
 
 
 class ProcessDraft(Base):
     """The diagram and forms a process owner is editing, before they are published as a version."""
 
     __tablename__ = "process_draft"
+    __table_args__ = (UniqueConstraint("process_id", "municipality_id"),)
 
     id: Mapped[intpk]
-    process_id: Mapped[str] = mapped_column(String(64), unique=True)
+    process_id: Mapped[str] = mapped_column(String(64))
     bpmn_xml: Mapped[str] = mapped_column(Text)
     forms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # forms/ path -> schema, edited ones only
     base_version_id: Mapped[int | None] = mapped_column(ForeignKey("process_version.id"))
@@ -99,6 +102,7 @@ class ProcessDraft(Base):
     created_at: Mapped[utc]
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     updated_at: Mapped[utc]
+    municipality_id: Mapped[int | None] = mapped_column(ForeignKey("municipality.id"))  # the variant it is for
 
 
 class ProcessInstance(Base):

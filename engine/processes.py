@@ -48,10 +48,14 @@ def publish(
     actor_id: int | None = None,
     dmn: dict[str, bytes] | None = None,
     reuse_any: bool = True,
+    municipality_id: int | None = None,
 ) -> tuple[ProcessVersion, bool]:
     """Check and publish a diagram; return (version, created). Identical content reuses its version
     (any earlier one with ``reuse_any``; only the newest one otherwise, so that a rollback publishes
     an earlier content again as a new version).
+
+    With ``municipality_id`` the version is that municipality's own variant: new cases there follow it
+    (see latest_version); version numbers are shared by the national version and every variant.
 
     Raises DiagramError listing every problem when the diagram does not pass the checks.
     """
@@ -70,10 +74,10 @@ def publish(
         (content_hash(bpmn, dmn) + json.dumps(forms, sort_keys=True, ensure_ascii=False)).encode()
     ).hexdigest()
     same = select(ProcessVersion).where(ProcessVersion.process_id == loaded.info.process_id,
-                                        ProcessVersion.content_hash == digest)
+                                        ProcessVersion.content_hash == digest, _of(municipality_id))
     if not reuse_any:
         same = same.where(ProcessVersion.number == select(func.max(ProcessVersion.number)).where(
-            ProcessVersion.process_id == loaded.info.process_id).scalar_subquery())
+            ProcessVersion.process_id == loaded.info.process_id, _of(municipality_id)).scalar_subquery())
     existing = session.scalar(same.order_by(ProcessVersion.number.desc()).limit(1))
     if existing is not None:
         return existing, False
@@ -92,12 +96,15 @@ def publish(
         note=note,
         published_by_id=actor_id,
         published_at=now,
+        municipality_id=municipality_id,
     )
     session.add(row)
     session.flush()
     audit.record(
         session, "version_published", at=now, actor_id=actor_id, process_id=row.process_id,
         version=row.number, content_hash=digest, note=note,
+        **({"municipality_id": municipality_id, "municipality": _code(session, municipality_id)}
+           if municipality_id is not None else {}),
     )
     return row, True
 
@@ -113,18 +120,40 @@ def load_directory(session: Session, processes_dir: Path, forms_dir: Path, now: 
     return results
 
 
-def latest_version(session: Session, process_id: str) -> ProcessVersion:
-    row = session.scalar(
-        select(ProcessVersion).where(ProcessVersion.process_id == process_id).order_by(ProcessVersion.number.desc()).limit(1)
-    )
+def _of(municipality_id: int | None) -> Any:
+    """The national versions (None) or one municipality's variants."""
+    if municipality_id is None:
+        return ProcessVersion.municipality_id.is_(None)
+    return ProcessVersion.municipality_id == municipality_id
+
+
+def _code(session: Session, municipality_id: int) -> str | None:
+    from .models import Municipality
+
+    row = session.get(Municipality, municipality_id)
+    return row.code if row is not None else None
+
+
+def latest_version(session: Session, process_id: str, municipality_id: int | None = None) -> ProcessVersion:
+    """The version new cases follow: the newest national one, or with ``municipality_id`` that
+    municipality's newest own variant when it has one (else the newest national version)."""
+    row = None
+    if municipality_id is not None:
+        row = session.scalar(select(ProcessVersion).where(
+            ProcessVersion.process_id == process_id, _of(municipality_id)).order_by(ProcessVersion.number.desc()).limit(1))
+    if row is None:
+        row = session.scalar(select(ProcessVersion).where(
+            ProcessVersion.process_id == process_id, _of(None)).order_by(ProcessVersion.number.desc()).limit(1))
     if row is None:
         raise NotFound(f"No published process {process_id!r}")
     return row
 
 
 def latest_versions(session: Session) -> list[ProcessVersion]:
+    """The newest national version of every process."""
     newest = (
         select(ProcessVersion.process_id, func.max(ProcessVersion.number).label("n"))
+        .where(_of(None))
         .group_by(ProcessVersion.process_id)
         .subquery()
     )
@@ -135,3 +164,17 @@ def latest_versions(session: Session) -> list[ProcessVersion]:
             .order_by(ProcessVersion.process_id)
         )
     )
+
+
+def latest_variants(session: Session) -> list[ProcessVersion]:
+    """The newest own variant of every process in every municipality that has one."""
+    newest = (
+        select(ProcessVersion.process_id, ProcessVersion.municipality_id, func.max(ProcessVersion.number).label("n"))
+        .where(ProcessVersion.municipality_id.is_not(None))
+        .group_by(ProcessVersion.process_id, ProcessVersion.municipality_id)
+        .subquery()
+    )
+    return list(session.scalars(
+        select(ProcessVersion)
+        .join(newest, (ProcessVersion.process_id == newest.c.process_id) & (ProcessVersion.number == newest.c.n))
+        .order_by(ProcessVersion.process_id, ProcessVersion.municipality_id)))

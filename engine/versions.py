@@ -146,14 +146,17 @@ def diff(session: Session, process_id: str, old_number: int, new_number: int) ->
 # --- rollback, export, import --------------------------------------------------------------------------
 
 
-def rollback(kz: Any, session: Session, actor: User, process_id: str, number: int, note: str) -> ProcessVersion:
-    """Publish an earlier version's diagram and forms again, as the next version (with its own note)."""
-    drafts.require_edit(actor, process_id)
+def rollback(kz: Any, session: Session, actor: User, process_id: str, number: int, note: str, *,
+             municipality_id: int | None = None) -> ProcessVersion:
+    """Publish an earlier version's diagram and forms again, as the next version (with its own note): the
+    national version, or with ``municipality_id`` that municipality's variant."""
+    drafts.require_edit(actor, process_id, municipality_id)
     old = get_version(session, process_id, number)
     with drafts.forms_directory(kz.settings.forms_dir, old.forms) as tmp:
         version, created = drafts.publish_content(
             kz, session, old.bpmn_xml.encode("utf-8"), f"{process_id}.bpmn", note, forms_dir=tmp, actor_id=actor.id,
-            process_id=process_id, dmn={k: v.encode("utf-8") for k, v in (old.dmn_xml or {}).items()})
+            process_id=process_id, dmn={k: v.encode("utf-8") for k, v in (old.dmn_xml or {}).items()},
+            municipality_id=municipality_id)
     if not created:
         raise KyzmatError(f"Version {number} is already the newest content of {process_id}.")
     return version
@@ -167,14 +170,15 @@ def export_bpmn(session: Session, process_id: str, number: int | None = None) ->
     return f"{process_id}-v{row.number}.bpmn", row.bpmn_xml.encode("utf-8")
 
 
-def import_bpmn(session: Session, actor: User, process_id: str, data: bytes, *, now: datetime) -> ProcessDraft:
+def import_bpmn(session: Session, actor: User, process_id: str, data: bytes, *, now: datetime,
+                municipality_id: int | None = None) -> ProcessDraft:
     """Make a .bpmn file from any bpmn.io-based modeler the draft of `process_id`.
 
     The file is parsed with the hardened parser (no DOCTYPE, no entities, size cap). Its one
     process is given this process's id (and made executable); everything else is kept as drawn.
     What it still lacks (lanes as roles, forms, Kyrgyz names) the validation lists.
     """
-    drafts.require_edit(actor, process_id)
+    drafts.require_edit(actor, process_id, municipality_id)
     try:
         root = parse_xml(data, f"{process_id}.bpmn")
     except DiagramError as err:
@@ -196,5 +200,6 @@ def import_bpmn(session: Session, actor: User, process_id: str, data: bytes, *, 
                 ref.set("bpmnElement", process_id)
     process.set("isExecutable", "true")
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
-    draft = drafts.get_draft(session, process_id)
-    return drafts.save_draft(session, actor, process_id, xml, draft.forms if draft else {}, now=now)
+    draft = drafts.get_draft(session, process_id, municipality_id)
+    return drafts.save_draft(session, actor, process_id, xml, draft.forms if draft else {}, now=now,
+                             municipality_id=municipality_id)

@@ -8,13 +8,14 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from engine import case_migration, deadline_rules, deadlines, drafts, processes, versions
 from engine import forms as formlib
 from engine.bpmn.loader import Problem
 from engine.calendar import BISHKEK
 from engine.errors import Forbidden, KyzmatError, NotFound
-from engine.models import User
+from engine.models import Municipality, User
 from engine.reminder_policy import PolicyError, parse_policy
 from engine.roles import ROLES
 
@@ -26,9 +27,11 @@ bp = Blueprint("editor", __name__, url_prefix="/processes")
 
 @bp.errorhandler(Forbidden)
 def _forbidden(err: Forbidden) -> Any:
+    message = (_("Only a process owner may edit and publish processes.") if request.args.get("m") is None else
+               _("Only a process owner of this municipality may edit and publish its variant."))
     if request.is_json:
-        return jsonify(ok=False, error=_("Only a process owner may edit and publish processes.")), 403
-    return render_template("error.html", code=403, message=_("Only a process owner may edit and publish processes.")), 403
+        return jsonify(ok=False, error=message), 403
+    return render_template("error.html", code=403, message=message), 403
 
 
 @bp.errorhandler(NotFound)
@@ -40,10 +43,47 @@ def _not_found(err: NotFound) -> Any:
 
 @bp.before_request
 def _only_owners() -> Any:
+    """Process owners only; which version they may change (national or a municipality's variant, ?m=CODE) each
+    route checks through the engine functions."""
     if g.user is None:
         return login_required(lambda: None)()
-    drafts.require_edit(g.user)
+    if drafts.owner_municipalities(g.user) == set():
+        raise Forbidden("Only a process owner may edit and publish processes.")
+    if request.view_args and "process_id" in request.view_args:  # the national version, or ?m=CODE's variant
+        drafts.require_edit(g.user, request.view_args["process_id"], _mid())
     return None
+
+
+def _municipality() -> Municipality | None:
+    """The municipality whose variant the page is about (?m=CODE), None for the national version."""
+    code = request.args.get("m")
+    if code is None:
+        return None
+    row = db().scalar(select(Municipality).where(Municipality.code == code))
+    if row is None:
+        abort(404)
+    return row
+
+
+def _mid() -> int | None:
+    row = _municipality()
+    return row.id if row is not None else None
+
+
+def _mq() -> dict[str, str]:
+    """The ?m= argument to carry on every link of the editor."""
+    row = _municipality()
+    return {"m": row.code} if row is not None else {}
+
+
+@bp.context_processor
+def _variant_context() -> dict[str, Any]:
+    if request.view_args is None or g.get("user") is None:
+        return {}
+    try:
+        return {"mq": _mq(), "variant_of": _municipality()}
+    except Exception:  # noqa: BLE001 - an unknown ?m= is answered 404 by the route itself
+        return {"mq": {}, "variant_of": None}
 
 
 def _problem_title(kind: str) -> str:
@@ -116,24 +156,39 @@ def _bad_request(err: KyzmatError) -> Any:
 
 @bp.route("/")
 def index() -> Any:
-    rows = [(v, drafts.get_draft(db(), v.process_id)) for v in processes.latest_versions(db())]
-    return render_template("editor_list.html", rows=rows)
+    """The processes, national or (?m=CODE) as one municipality's owner sees them: its variant where it has one."""
+    mine = drafts.owner_municipalities(g.user)
+    mid = _mid()
+    if mid is None and mine is not None:  # a municipality's owner works on their municipality's variants
+        first = db().get(Municipality, sorted(mine)[0])
+        return redirect(url_for("editor.index", m=first.code))
+    drafts.require_edit(g.user, None, mid)
+    rows = [(processes.latest_version(db(), v.process_id, mid), drafts.get_draft(db(), v.process_id, mid))
+            for v in processes.latest_versions(db())]
+    places = list(db().scalars(select(Municipality).order_by(Municipality.code)))
+    places = [p for p in places if mine is None or p.id in mine]
+    return render_template("editor_list.html", rows=rows, places=places, national=mine is None)
 
 
 @bp.route("/deadlines")
 def register() -> Any:
     """The deadline register (as `kyzmat processes deadlines`): every timer of the published versions."""
-    return render_template("editor_deadlines.html", register=deadlines.deadline_register(db(), lang()))
+    places = {p.id: p for p in db().scalars(select(Municipality))}
+    variants = [(places[v.municipality_id], deadlines.ProcessDeadlines(
+        v.process_id, tr(v.names), v.number, deadlines.deadlines_of(v.info, v.number, lang())))
+        for v in processes.latest_variants(db())]
+    return render_template("editor_deadlines.html", register=deadlines.deadline_register(db(), lang()),
+                           variants=variants)
 
 
 @bp.route("/<process_id>/edit")
 def edit(process_id: str) -> Any:
-    state = drafts.open_for_editing(db(), g.user, process_id)
-    overlay = drafts.overlay_forms(db(), process_id, state.forms)
+    state = drafts.open_for_editing(db(), g.user, process_id, municipality_id=_mid())
+    overlay = drafts.overlay_forms(db(), process_id, state.forms, _mid())
     config = {
         "processId": process_id,
         "source": state.source,
-        "urls": {name: url_for(f"editor.{name}", process_id=process_id) for name in
+        "urls": {name: url_for(f"editor.{name}", process_id=process_id, **_mq()) for name in
                  ("source", "save", "validate", "publish", "discard", "timer_preview", "rule_texts", "form",
                   "form_check", "reminder_check")},
         "roles": [{"code": code, "label": tr(role.names)} for code, role in ROLES.items()],
@@ -146,7 +201,7 @@ def edit(process_id: str) -> Any:
 
 @bp.route("/<process_id>/source")
 def source(process_id: str) -> Any:
-    state = drafts.open_for_editing(db(), g.user, process_id)
+    state = drafts.open_for_editing(db(), g.user, process_id, municipality_id=_mid())
     return jsonify(xml=state.bpmn_xml, forms=state.forms, source=state.source,
                    version=state.version.number if state.version else None)
 
@@ -155,7 +210,7 @@ def source(process_id: str) -> Any:
 def save(process_id: str) -> Any:
     xml, forms = _payload()
     try:
-        draft = drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now())
+        draft = drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now(), municipality_id=_mid())
         db().commit()
     except Forbidden:
         raise
@@ -168,7 +223,7 @@ def save(process_id: str) -> Any:
 @bp.route("/<process_id>/validate", methods=["POST"])
 def validate(process_id: str) -> Any:
     xml, forms = _payload()
-    result = drafts.validate_draft(kz(), db(), g.user, process_id, xml, forms)
+    result = drafts.validate_draft(kz(), db(), g.user, process_id, xml, forms, municipality_id=_mid())
     timers = {k: local_date(v) for k, v in (result.dry.timers if result.dry else {}).items()}
     return jsonify(ok=result.ok, problems=_problems(result.problems), notes=_problems(result.notes),
                    timers=timers, walked=result.dry.walked if result.dry else [],
@@ -183,13 +238,13 @@ def publish(process_id: str) -> Any:
     if not note.strip():
         return jsonify(ok=False, error=_("Write a note saying why the process changed.")), 422
     try:
-        drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now())
-        version = drafts.publish_draft(kz(), db(), g.user, process_id, note)
+        drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now(), municipality_id=_mid())
+        version = drafts.publish_draft(kz(), db(), g.user, process_id, note, municipality_id=_mid())
         db().commit()
     except drafts.DraftRefused as err:
         db().rollback()
         # The draft is kept: save it on its own so nothing typed is lost.
-        drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now())
+        drafts.save_draft(db(), g.user, process_id, xml, forms, now=kz().clock.now(), municipality_id=_mid())
         db().commit()
         return jsonify(ok=False, problems=_problems(err.problems),
                        error=_("Publication refused: the draft does not pass the checks.")), 422
@@ -199,18 +254,18 @@ def publish(process_id: str) -> Any:
         db().rollback()
         return _bad_request(err)
     flash(_("Version %(number)s published.", number=version.number))
-    return jsonify(ok=True, version=version.number, url=url_for("editor.history", process_id=process_id),
+    return jsonify(ok=True, version=version.number, url=url_for("editor.history", process_id=process_id, **_mq()),
                    message=_("Version %(number)s published.", number=version.number))
 
 
 @bp.route("/<process_id>/discard", methods=["POST"])
 def discard(process_id: str) -> Any:
-    drafts.discard_draft(db(), g.user, process_id, now=kz().clock.now())
+    drafts.discard_draft(db(), g.user, process_id, now=kz().clock.now(), municipality_id=_mid())
     db().commit()
     if request.is_json:
         return jsonify(ok=True)
     flash(_("Draft discarded."))
-    return redirect(url_for("editor.edit", process_id=process_id))
+    return redirect(url_for("editor.edit", process_id=process_id, **_mq()))
 
 
 @bp.route("/<process_id>/timer-preview", methods=["POST"])
@@ -223,7 +278,7 @@ def timer_preview(process_id: str) -> Any:
     except ValueError:
         return jsonify(ok=False, error=_("Enter the sample start date as a date.")), 422
     preview = drafts.preview_timer(kz(), db(), g.user, process_id, xml, forms, str(body.get("element_id", "")),
-                                   str(body.get("expression", "")), start)
+                                   str(body.get("expression", "")), start, municipality_id=_mid())
     if preview.error:
         return jsonify(ok=False, error=_("The deadline does not compute: %(reason)s", reason=preview.error))
     return jsonify(ok=True, due=preview.due, reached=preview.reached,
@@ -234,6 +289,7 @@ def timer_preview(process_id: str) -> Any:
 @bp.route("/<process_id>/rule-texts", methods=["POST"])
 def rule_texts(process_id: str) -> Any:
     """The timer's name and rule in words (ky, ru, en) for a rule built in the deadline form."""
+    drafts.require_edit(g.user, process_id, _mid())
     body = request.get_json(silent=True) or {}
     texts = deadline_rules.rule_texts(str(body.get("expression", ""))[:500])
     if texts is None:
@@ -254,6 +310,7 @@ def policy_error(err: PolicyError) -> str:
 @bp.route("/<process_id>/reminder-check", methods=["POST"])
 def reminder_check(process_id: str) -> Any:
     """The reminder settings of a step, checked as publication checks them (engine/reminder_policy.py)."""
+    drafts.require_edit(g.user, process_id, _mid())
     body = request.get_json(silent=True) or {}
     props = {k: str(body.get(k) or "")[:200] for k in ("reminders", "escalate_after", "escalate_to")}
     try:
@@ -272,8 +329,8 @@ def reminder_check(process_id: str) -> Any:
 @bp.route("/<process_id>/form")
 def form(process_id: str) -> Any:
     path = request.args.get("path", "")
-    state = drafts.open_for_editing(db(), g.user, process_id)
-    overlay = drafts.overlay_forms(db(), process_id, state.forms)
+    state = drafts.open_for_editing(db(), g.user, process_id, municipality_id=_mid())
+    overlay = drafts.overlay_forms(db(), process_id, state.forms, _mid())
     if path in overlay:
         return jsonify(path=path, schema=overlay[path], exists=True)
     try:
@@ -290,6 +347,7 @@ def _new_form_template() -> dict[str, Any]:
 
 @bp.route("/<process_id>/form-check", methods=["POST"])
 def form_check(process_id: str) -> Any:
+    drafts.require_edit(g.user, process_id, _mid())
     body = request.get_json(silent=True) or {}
     schema, errors = drafts.check_form(str(body.get("text", "")))
     preview = ""
@@ -301,15 +359,21 @@ def form_check(process_id: str) -> Any:
 
 @bp.route("/<process_id>/versions")
 def history(process_id: str) -> Any:
+    mid = _mid()
+    drafts.require_edit(g.user, process_id, mid)
     rows = versions.history(db(), process_id)
     if not rows:
         abort(404)
+    current = processes.latest_version(db(), process_id, mid)
+    movable = [c for c in case_migration.movable_cases(db(), process_id)
+               if mid is None or c.municipality_id == mid]
+    places = {p.id: p for p in db().scalars(select(Municipality))}
     users = {r.published_by_id: db().get(User, r.published_by_id) for r in rows if r.published_by_id}
     events = versions.publications(db(), process_id)
     actors = {e.actor_id: db().get(User, e.actor_id) for e in events if e.actor_id}
     return render_template("editor_versions.html", process_id=process_id, rows=rows, users=users, events=events,
-                           actors=actors, draft=drafts.get_draft(db(), process_id),
-                           movable=case_migration.movable_cases(db(), process_id))
+                           actors=actors, draft=drafts.get_draft(db(), process_id, mid), current=current,
+                           movable=movable, places=places)
 
 
 def _refusal(err: case_migration.MigrationRefused) -> str:
@@ -333,13 +397,14 @@ def move_case(process_id: str, instance_id: int) -> Any:
     instance = db().get(ProcessInstance, instance_id)
     if instance is None or instance.process_id != process_id:
         abort(404)
+    drafts.require_edit(g.user, process_id, instance.municipality_id)
     try:
         if request.method == "POST":
             result = case_migration.migrate_case(kz(), db(), g.user, instance_id)
             db().commit()
             flash(_("Case %(case)s moved to version %(number)s.", case=instance.reference or instance_id,
                     number=result.to_version))
-            return redirect(url_for("editor.history", process_id=process_id))
+            return redirect(url_for("editor.history", process_id=process_id, **_mq()))
         preview = case_migration.preview_migration(kz(), db(), instance_id)
         db().rollback()
     except case_migration.MigrationRefused as err:
@@ -356,6 +421,7 @@ def diff(process_id: str) -> Any:
         old, new = int(request.args.get("old", "")), int(request.args.get("new", ""))
     except ValueError:
         abort(400)
+    drafts.require_edit(g.user, process_id, _mid())
     return render_template("editor_diff.html", process_id=process_id, d=versions.diff(db(), process_id, old, new))
 
 
@@ -366,7 +432,7 @@ def rollback(process_id: str) -> Any:
     if not number.isdigit():
         abort(400)
     try:
-        version = versions.rollback(kz(), db(), g.user, process_id, int(number), note)
+        version = versions.rollback(kz(), db(), g.user, process_id, int(number), note, municipality_id=_mid())
         db().commit()
     except drafts.NoteRequired:
         db().rollback()
@@ -382,11 +448,12 @@ def rollback(process_id: str) -> Any:
         flash(_("That version is already the newest content."), "error")
     else:
         flash(_("Version %(old)s published again as version %(number)s.", old=number, number=version.number))
-    return redirect(url_for("editor.history", process_id=process_id))
+    return redirect(url_for("editor.history", process_id=process_id, **_mq()))
 
 
 @bp.route("/<process_id>/versions/<int:number>.bpmn")
 def export(process_id: str, number: int) -> Any:
+    drafts.require_edit(g.user, process_id, _mid())
     name, data = versions.export_bpmn(db(), process_id, number)
     return Response(data, mimetype="application/xml",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -397,22 +464,23 @@ def import_file(process_id: str) -> Any:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash(_("Choose a .bpmn file to import."), "error")
-        return redirect(url_for("editor.history", process_id=process_id))
+        return redirect(url_for("editor.history", process_id=process_id, **_mq()))
     try:
-        versions.import_bpmn(db(), g.user, process_id, upload.read(drafts.MAX_BYTES + 1), now=kz().clock.now())
+        versions.import_bpmn(db(), g.user, process_id, upload.read(drafts.MAX_BYTES + 1), now=kz().clock.now(),
+                             municipality_id=_mid())
         db().commit()
     except drafts.DraftRefused as err:
         db().rollback()
         flash(_problem_title(drafts.problem_kind(err.problems[0])) + " " + err.problems[0].message, "error")
-        return redirect(url_for("editor.history", process_id=process_id))
+        return redirect(url_for("editor.history", process_id=process_id, **_mq()))
     except Forbidden:
         raise
     except KyzmatError as err:
         db().rollback()
         flash(_("The file could not be imported: %(reason)s", reason=str(err)), "error")
-        return redirect(url_for("editor.history", process_id=process_id))
+        return redirect(url_for("editor.history", process_id=process_id, **_mq()))
     flash(_("The file is now the draft. Validate it before publishing."))
-    return redirect(url_for("editor.edit", process_id=process_id))
+    return redirect(url_for("editor.edit", process_id=process_id, **_mq()))
 
 
 def _js_texts() -> dict[str, str]:
