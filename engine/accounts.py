@@ -226,3 +226,16 @@ def update_municipality(
     row.remote_villages = [v.strip() for v in remote_villages if v.strip()]
     session.flush()
     return row
+
+
+def set_evaluation_sheet(session: Session, row: Municipality, variant: str) -> tuple[str, str]:
+    """Choose the evaluation sheet (catalogue §6) the municipality's citizens get: 'short' or 'full'.
+
+    Returns (before, after) for the audit trail; an unknown variant is refused and nothing changes."""
+    from . import evaluation  # the rule (which variants exist, the default) lives there
+
+    if variant not in evaluation.VARIANTS:
+        raise KyzmatError(f"The evaluation sheet is 'short' or 'full', not {variant!r}.")
+    before = evaluation.sheet_variant(row)
+    evaluation.set_sheet_variant(session, row, variant)
+    return before, variant

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from engine import accounts, audit
+from engine import accounts, audit, evaluation
 from engine.errors import KyzmatError, NotFound
 from engine.models import Municipality, User
 from engine.roles import ROLES
@@ -201,6 +201,14 @@ def _municipality_fields() -> tuple[dict[str, Any], dict[str, str]]:
     return values, errors
 
 
+def _posted_sheet(errors: dict[str, str]) -> str | None:
+    """The evaluation sheet chosen on the form (None when the form did not send one)."""
+    sheet = request.form.get("evaluation_sheet")
+    if sheet is not None and sheet not in evaluation.VARIANTS:
+        errors["evaluation_sheet"] = _("Choose the short or the full evaluation sheet.")
+    return sheet
+
+
 @bp.route("/municipalities")
 @role_required("admin")
 def municipalities() -> Any:
@@ -213,6 +221,7 @@ def municipality_new() -> Any:
     errors: dict[str, str] = {}
     if request.method == "POST":
         values, errors = _municipality_fields()
+        sheet = _posted_sheet(errors)
         code = request.form.get("code", "").strip().lower()
         if not code or len(code) > 32 or set(code) - accounts._CODE_OK:
             errors["code"] = _("Lowercase Latin letters, digits and dashes.")
@@ -220,11 +229,13 @@ def municipality_new() -> Any:
             errors["code"] = _("This code is taken.")
         if not errors:
             row = accounts.create_municipality(db(), code=code, **values)
-            _audit("municipality_created", code=code)
+            accounts.set_evaluation_sheet(db(), row, sheet or evaluation.DEFAULT_VARIANT)
+            _audit("municipality_created", code=code, evaluation_sheet=evaluation.sheet_variant(row))
             db().commit()
             flash(_("Saved."))
             return redirect(url_for("admin.municipality_edit", mid=row.id))
-    return render_template("admin_municipality.html", row=None, form=request.form, errors=errors), (422 if errors else 200)
+    return render_template("admin_municipality.html", row=None, form=request.form, errors=errors,
+                           sheet=evaluation.DEFAULT_VARIANT), (422 if errors else 200)
 
 
 @bp.route("/municipalities/<int:mid>", methods=["GET", "POST"])
@@ -234,10 +245,16 @@ def municipality_edit(mid: int) -> Any:
     errors: dict[str, str] = {}
     if request.method == "POST":
         values, errors = _municipality_fields()
+        sheet = _posted_sheet(errors)
         if not errors:
             accounts.update_municipality(db(), row, **values)
-            _audit("municipality_changed", code=row.code)
+            before = after = evaluation.sheet_variant(row)
+            if sheet is not None:
+                before, after = accounts.set_evaluation_sheet(db(), row, sheet)
+            _audit("municipality_changed", code=row.code, evaluation_sheet_before=before,
+                   evaluation_sheet_after=after)
             db().commit()
             flash(_("Saved."))
             return redirect(url_for("admin.municipality_edit", mid=row.id))
-    return render_template("admin_municipality.html", row=row, form=request.form, errors=errors), (422 if errors else 200)
+    return render_template("admin_municipality.html", row=row, form=request.form, errors=errors,
+                           sheet=evaluation.sheet_variant(row)), (422 if errors else 200)

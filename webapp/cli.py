@@ -392,3 +392,31 @@ def users_create(username: str, full_name: str, password: str, roles: tuple[str,
     except KyzmatError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"Created {user.username}")
+
+
+# --- municipalities ---------------------------------------------------------------------------------
+
+
+@main.group("municipalities")
+def municipalities_group() -> None:
+    """Municipalities' settings."""
+
+
+@municipalities_group.command("set-sheet")
+@click.argument("code")
+@click.argument("variant", metavar="short|full")
+@with_appcontext
+def municipalities_set_sheet(code: str, variant: str) -> None:
+    """Choose the evaluation sheet (short or full) the municipality's citizens get."""
+    from engine import accounts, audit
+
+    k = _initialised()
+    try:
+        with transaction(k.sessions) as session:
+            row = accounts.municipality_by_code(session, code)
+            before, after = accounts.set_evaluation_sheet(session, row, variant)
+            audit.record(session, "municipality_changed", at=k.clock.now(), code=row.code,
+                         evaluation_sheet_before=before, evaluation_sheet_after=after, via="cli")
+    except KyzmatError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"{code}: evaluation sheet {before} -> {after}")
