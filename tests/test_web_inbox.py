@@ -90,6 +90,8 @@ def test_rows_are_sorted_by_due_date_and_paginated(app: Flask, inbox: dict[str, 
     assert case.startswith("Арыз берүүчү") and municipality == "Д.Садырбаев айыл өкмөтү"
     assert "2026-ж." in due and "жумуш күнүнө кечикти" in due  # the first row is the latest
     assert priority in ("Кезексиз", "Кадимки")
+    # The late row's colour marks its due-date cell, not another column.
+    assert re.search(r'<tr class="late">(?:(?!</tr>).)*<td class="due">', page, flags=re.S)
     ids = [int(m) for m in re.findall(r'href="/tasks/(\d+)"', page)]
     expected = inbox["sadyrbaev"]  # by due date, soonest (most late) first
     assert len(expected) == N_SADYRBAEV
