@@ -37,7 +37,7 @@ N_SADYRBAEV = 27  # more than a page (25)
 def rows_of(page: str) -> list[list[str]]:
     """The inbox table's cells, as text, row by row."""
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in page else ""
-    return [[body_text(c).strip() for c in re.findall(r"<td>(.*?)</td>", tr, re.S)]
+    return [[body_text(c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
             for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
 
 
