@@ -615,7 +615,8 @@ def _save(
     values["status"] = "completed" if completed else instance.status
     values["completed_at"] = now if completed else instance.completed_at
     try:
-        session.flush()  # anything pending on the instance goes first, with the ORM's own version check
+        if session.new or session.dirty or session.deleted:
+            session.flush()  # anything pending on the instance goes first, with the ORM's own version check
     except StaleDataError as err:
         raise Conflict("Someone else changed this case at the same time. Reload the page and try again.") from err
     lock = instance.lock_version

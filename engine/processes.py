@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -137,13 +137,12 @@ def _code(session: Session, municipality_id: int) -> str | None:
 def latest_version(session: Session, process_id: str, municipality_id: int | None = None) -> ProcessVersion:
     """The version new cases follow: the newest national one, or with ``municipality_id`` that
     municipality's newest own variant when it has one (else the newest national version)."""
-    row = None
-    if municipality_id is not None:
-        row = session.scalar(select(ProcessVersion).where(
-            ProcessVersion.process_id == process_id, _of(municipality_id)).order_by(ProcessVersion.number.desc()).limit(1))
-    if row is None:
-        row = session.scalar(select(ProcessVersion).where(
-            ProcessVersion.process_id == process_id, _of(None)).order_by(ProcessVersion.number.desc()).limit(1))
+    if municipality_id is None:
+        where = _of(None)
+    else:  # one query: the municipality's own versions sort before the national ones
+        where = or_(_of(municipality_id), _of(None))
+    row = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id, where).order_by(
+        ProcessVersion.municipality_id.is_(None), ProcessVersion.number.desc()).limit(1))
     if row is None:
         raise NotFound(f"No published process {process_id!r}")
     return row
