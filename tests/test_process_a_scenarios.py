@@ -3,7 +3,6 @@ moved, the state round-tripped from the database after every step."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from engine.bpmn import workflow as wfapi
 from engine.context import Kyzmat
 from engine.errors import InvalidData, KyzmatError
 from engine.models import AuditEvent, HumanTask, ProcessInstance, Timer, User
+from tests.test_process_d_scenarios import Walk as BaseWalk
 
 PROCESS = "additional_list"
 START_EVENTS = {
@@ -32,12 +32,13 @@ USERS = {"ao_specialist": "specialist", "ao_head": "head", "working_commission":
          "coordination_body": "coordination", "council_secretary": "council"}
 
 
-class Walk:
+class Walk(BaseWalk):
     """Drives one case as the right users, restoring the saved state after every step."""
 
+    same_key_order = False  # per-service sub-processes
+
     def __init__(self, kz: Kyzmat, session: Session, user: Callable[[str], User]) -> None:
-        self.kz, self.session, self.user = kz, session, user
-        self.instance: ProcessInstance | None = None
+        super().__init__(kz, session, user)
         self.files = 0
 
     def file(self) -> str:
@@ -50,22 +51,6 @@ class Walk:
         self.check_round_trip()
         return self.instance
 
-    def open_tasks(self, step_id: str) -> list[HumanTask]:
-        assert self.instance is not None
-        return list(self.session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == self.instance.id, HumanTask.status == "open", HumanTask.step_id == step_id)
-            .order_by(HumanTask.id)))
-
-    def open_task(self, step_id: str) -> HumanTask:
-        rows = self.open_tasks(step_id)
-        assert len(rows) == 1, (step_id, self.open_steps())
-        return rows[0]
-
-    def open_steps(self) -> list[str]:
-        assert self.instance is not None
-        return sorted(self.session.scalars(select(HumanTask.step_id).where(
-            HumanTask.instance_id == self.instance.id, HumanTask.status == "open")))
-
     def complete_row(self, task: HumanTask, data: dict[str, Any]) -> None:
         cases.complete_task(self.kz, self.session, self.user(USERS[task.role]), task.id, data, lang="en")
         self.session.flush()
@@ -77,33 +62,6 @@ class Walk:
     def task_data(self, task: HumanTask) -> dict[str, Any]:
         wf = self.restored()
         return wfapi.task_data(wf, task.task_uuid)
-
-    def restored(self) -> Any:
-        assert self.instance is not None
-        version = self.kz.version(self.session, self.instance.version_id)
-        return wfapi.restore(self.instance.state, version.bundle, self.kz.script_engine())
-
-    def data(self) -> dict[str, Any]:
-        return wfapi.case_data(self.restored())
-
-    def check_round_trip(self) -> None:
-        """Restore the saved state from scratch: same open steps, same waiting timers, sandbox attached."""
-        assert self.instance is not None
-        wf = self.restored()
-        assert wf.script_engine is self.kz.script_engine()
-        assert sorted(t.step_id for t in wfapi.ready_user_tasks(wf)) == self.open_steps()
-        waiting = {t.uuid for t in wfapi.waiting_timers(wf)}
-        rows = set(self.session.scalars(select(Timer.task_uuid).where(
-            Timer.instance_id == self.instance.id, Timer.status == "waiting")))
-        assert waiting == rows
-        # Same state; the key order inside a sub-process's data may differ after a restore.
-        assert json.loads(wfapi.serialize(wf)) == json.loads(self.instance.state)
-
-    def end_event(self) -> str | None:
-        assert self.instance is not None
-        event = self.session.scalar(select(AuditEvent).where(
-            AuditEvent.instance_id == self.instance.id, AuditEvent.action == "case_completed"))
-        return None if event is None else event.detail["end"]
 
     # --- the steps, with typical data ------------------------------------------------------------
 

@@ -7,7 +7,6 @@ The monitoring year is 2026: 20 April is a Monday, 20 October a Tuesday, 15 Nove
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from engine import accounts, cases
 from engine.annual import start_due_annual_cases
-from engine.bpmn import workflow as wfapi
 from engine.calendar import WorkingCalendar, sandbox_helpers
 from engine.context import Kyzmat
 from engine.errors import Forbidden, InvalidData
 from engine.models import AuditEvent, HumanTask, Municipality, ProcessInstance, Timer, User
+from tests.test_process_d_scenarios import Walk as BaseWalk
 
 
 def end_of_bishkek_day(y: int, m: int, d: int) -> datetime:
@@ -34,24 +33,16 @@ PROVIDERS = ["ak-suu", "kyzyl-adyr", "sadyrbaev"]
 PROVIDER_USER = {"sadyrbaev": "specialist", "kyzyl-adyr": "specialist_ka", "ak-suu": "specialist_as"}
 
 
-class Walk:
+class Walk(BaseWalk):
     """Drives one case as the right users, round-tripping the state after each step."""
 
-    def __init__(self, kz: Kyzmat, session: Session, user: Callable[[str], User]) -> None:
-        self.kz, self.session, self.user = kz, session, user
-        self.instance: ProcessInstance | None = None
+    same_key_order = False  # one branch per provider: multi-instance children
 
     def start(self, username: str, process_id: str) -> ProcessInstance:
         self.instance = cases.start_case(self.kz, self.session, self.user(username), process_id)
         self.session.flush()
         self.check_round_trip()
         return self.instance
-
-    def open_tasks(self, step_id: str) -> list[HumanTask]:
-        assert self.instance is not None
-        return list(self.session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == self.instance.id, HumanTask.status == "open", HumanTask.step_id == step_id)
-            .order_by(HumanTask.id)))
 
     def open_task(self, step_id: str, municipality: str | None = None) -> HumanTask:
         rows = self.open_tasks(step_id)
@@ -60,11 +51,6 @@ class Walk:
             rows = [r for r in rows if r.municipality_id == mid]
         assert len(rows) == 1, (step_id, municipality, self.open_steps())
         return rows[0]
-
-    def open_steps(self) -> list[str]:
-        assert self.instance is not None
-        return sorted(self.session.scalars(select(HumanTask.step_id).where(
-            HumanTask.instance_id == self.instance.id, HumanTask.status == "open")))
 
     def complete(self, step_id: str, data: dict[str, Any], username: str, municipality: str | None = None) -> None:
         task = self.open_task(step_id, municipality)
@@ -77,36 +63,6 @@ class Walk:
         self.session.flush()
         self.check_round_trip()
         return fired
-
-    def data(self) -> dict[str, Any]:
-        assert self.instance is not None
-        version = self.kz.version(self.session, self.instance.version_id)
-        return wfapi.case_data(wfapi.restore(self.instance.state, version.bundle, self.kz.script_engine()))
-
-    def check_round_trip(self) -> None:
-        """Restore the saved state from scratch: same open steps, same waiting timers, sandbox attached."""
-        assert self.instance is not None
-        version = self.kz.version(self.session, self.instance.version_id)
-        wf = wfapi.restore(self.instance.state, version.bundle, self.kz.script_engine())
-        assert wf.script_engine is self.kz.script_engine()
-        assert sorted(t.step_id for t in wfapi.ready_user_tasks(wf)) == self.open_steps()
-        waiting = {t.uuid for t in wfapi.waiting_timers(wf)}
-        rows = set(self.session.scalars(select(Timer.task_uuid).where(
-            Timer.instance_id == self.instance.id, Timer.status == "waiting")))
-        assert waiting == rows
-        # Same state (the key order inside a multi-instance child's data may differ).
-        assert json.loads(wfapi.serialize(wf)) == json.loads(self.instance.state)
-
-    def fired_timers(self) -> list[str]:
-        assert self.instance is not None
-        return list(self.session.scalars(select(AuditEvent.step_id).where(
-            AuditEvent.instance_id == self.instance.id, AuditEvent.action == "timer_fired").order_by(AuditEvent.id)))
-
-    def end_event(self) -> str | None:
-        assert self.instance is not None
-        event = self.session.scalar(select(AuditEvent).where(
-            AuditEvent.instance_id == self.instance.id, AuditEvent.action == "case_completed"))
-        return None if event is None else event.detail["end"]
 
 
 @pytest.fixture
