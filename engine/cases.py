@@ -28,7 +28,7 @@ from .models import (
     new_token,
 )
 from .operators import OperatorContext
-from .processes import latest_version
+from .processes import latest_version_id
 from .step_hooks import HOOKED_STEPS, run_on_open
 
 # Read-model rows are written with Core statements: they are plain inserts and updates, and the
@@ -77,8 +77,7 @@ def start_case(
     `data` is put in the case's first data (a public submission's fields, engine/submissions.py); the
     keys the engine sets (case_id, municipality_code, started_by, start_event) win over it.
     """
-    version_row = latest_version(session, process_id)
-    version = kz.version(session, version_row.id)
+    version = kz.version(session, latest_version_id(session, process_id))
     options = wfapi.start_options(version.bundle)
     if options and start_event not in options:
         raise KyzmatError("Choose how the case starts.")
@@ -99,9 +98,9 @@ def start_case(
     if actor is not None and not access.may_start(actor, starters, municipality_id):
         raise Forbidden("Your roles do not allow starting this process here.")
     if municipality_id is not None:  # the municipality's own variant, when it has one
-        variant_row = latest_version(session, process_id, municipality_id)
-        if variant_row.id != version_row.id:
-            version_row, version = variant_row, kz.version(session, variant_row.id)
+        variant_id = latest_version_id(session, process_id, municipality_id)
+        if variant_id != version.id:
+            version = kz.version(session, variant_id)
             options = wfapi.start_options(version.bundle)
             if options and start_event not in options or not options and start_event is not None:
                 raise KyzmatError("Choose how the case starts.")
@@ -588,11 +587,10 @@ def _save(
 
     Returns the number of timers that fired since the last save.
     """
-    ready = wfapi.ready_user_tasks(wf)
-    waiting = wfapi.waiting_timers(wf)
+    snap = wfapi.snapshot(wf)  # ready steps, waiting timers, case data: one walk of the task tree
+    ready, waiting, data = snap.ready, snap.waiting, snap.data
     previous_tasks = set(instance.summary.get("open_tasks", []))
     previous_timers: dict[str, str] = instance.summary.get("waiting_timers", {})
-    data = wfapi.case_data(wf)
     props = version.info.get("properties", {})
     reference = _dotted(data, props.get("reference_variable"))
     subject = _dotted(data, props.get("subject_variable"))
@@ -611,7 +609,7 @@ def _save(
     facts = _summary_facts(data, props.get("summary_variables"))
     if facts:
         values["summary"]["facts"] = facts
-    completed = wfapi.is_completed(wf) and instance.status == "running"
+    completed = snap.completed and instance.status == "running"
     values["status"] = "completed" if completed else instance.status
     values["completed_at"] = now if completed else instance.completed_at
     try:
@@ -634,8 +632,9 @@ def _save(
         run_on_open(kz, session, instance, opened)
     if completed:
         audit.record(session, "case_completed", at=now, actor_id=actor_id, instance_id=instance.id,
-                     process_id=instance.process_id, end=wfapi.reached_end_event(wf))
-    kz.keep_workflow(instance.id, instance.revision, wf)
+                     process_id=instance.process_id, end=snap.end_event)
+    if not completed:  # a finished case is not worked on again: keep the live cache for running ones
+        kz.keep_workflow(instance.id, instance.revision, wf)
     return fired
 
 

@@ -15,6 +15,8 @@ from .calendar import BISHKEK
 from .clock import Clock
 from .models import JournalCounter, Municipality, ProcessInstance
 
+_COUNTER = JournalCounter.__table__
+
 
 @dataclass
 class OperatorContext:
@@ -30,22 +32,20 @@ def register_in_journal(ctx: OperatorContext | None, data: dict[str, Any], param
     now = ctx.clock.now().astimezone(BISHKEK)
     municipality = ctx.session.get(Municipality, ctx.instance.municipality_id)
     assert municipality is not None
-    # Create the year's counter if it is missing without racing another registration, then lock it.
+    # One statement takes the next number: it creates the year's counter at 1 or adds 1 to it,
+    # under the row's lock, so two registrations at once never get the same number.
     dialect = ctx.session.get_bind().dialect.name
     make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    ctx.session.execute(make_insert(JournalCounter.__table__).values(
-        municipality_id=municipality.id, year=now.year, last_number=0).on_conflict_do_nothing())
-    counter = ctx.session.scalars(
-        select(JournalCounter)
-        .where(JournalCounter.municipality_id == municipality.id, JournalCounter.year == now.year)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    counter.last_number += 1
-    ctx.session.flush()
+    counter = _COUNTER.c
+    upsert = make_insert(_COUNTER).values(municipality_id=municipality.id, year=now.year, last_number=1)
+    number = ctx.session.execute(
+        upsert.on_conflict_do_update(index_elements=[counter.municipality_id, counter.year],
+                                     set_={"last_number": counter.last_number + 1})
+        .returning(counter.last_number)
+    ).scalar_one()
     return {
-        "number": f"{municipality.journal_prefix}-{now.year}-{counter.last_number:05d}",
-        "sequence": counter.last_number,
+        "number": f"{municipality.journal_prefix}-{now.year}-{number:05d}",
+        "sequence": number,
         "registered_at": now.isoformat(timespec="seconds"),
         "registered_on": now.date().isoformat(),
     }

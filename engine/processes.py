@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -137,15 +137,31 @@ def _code(session: Session, municipality_id: int) -> str | None:
 def latest_version(session: Session, process_id: str, municipality_id: int | None = None) -> ProcessVersion:
     """The version new cases follow: the newest national one, or with ``municipality_id`` that
     municipality's newest own variant when it has one (else the newest national version)."""
-    if municipality_id is None:
-        where = _of(None)
-    else:  # one query: the municipality's own versions sort before the national ones
-        where = or_(_of(municipality_id), _of(None))
-    row = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id, where).order_by(
-        ProcessVersion.municipality_id.is_(None), ProcessVersion.number.desc()).limit(1))
-    if row is None:
-        raise NotFound(f"No published process {process_id!r}")
+    row = session.get(ProcessVersion, latest_version_id(session, process_id, municipality_id))
+    assert row is not None
     return row
+
+
+# Built once (every case start runs them): the national versions, or one municipality's own
+# versions sorted before the national ones; the newest first.
+_LATEST_NATIONAL = (select(ProcessVersion.id)
+                    .where(ProcessVersion.process_id == bindparam("process_id"), _of(None))
+                    .order_by(ProcessVersion.number.desc()).limit(1))
+_LATEST_FOR = (select(ProcessVersion.id)
+               .where(ProcessVersion.process_id == bindparam("process_id"),
+                      or_(ProcessVersion.municipality_id == bindparam("municipality_id"), _of(None)))
+               .order_by(ProcessVersion.municipality_id.is_(None), ProcessVersion.number.desc()).limit(1))
+
+
+def latest_version_id(session: Session, process_id: str, municipality_id: int | None = None) -> int:
+    """The id of `latest_version` (one query, no row loaded)."""
+    if municipality_id is None:
+        found = session.execute(_LATEST_NATIONAL, {"process_id": process_id}).scalar()
+    else:
+        found = session.execute(_LATEST_FOR, {"process_id": process_id, "municipality_id": municipality_id}).scalar()
+    if found is None:
+        raise NotFound(f"No published process {process_id!r}")
+    return int(found)
 
 
 def latest_versions(session: Session) -> list[ProcessVersion]:

@@ -21,12 +21,14 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnSubWorkflowConverter,
     BpmnWorkflowConverter,
     TaskConverter,
     WorkflowConverter,
 )
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
 from SpiffWorkflow.task import Task
@@ -47,7 +49,36 @@ Workflow = BpmnWorkflow
 # --- serialization: the spec is stored once per version, an instance stores only its own state ----
 
 
-class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+_CACHE = "_kyzmat_converted_tasks"
+
+
+class _CachedTasksMixin:
+    """Convert a workflow's task mapping reusing finished tasks' dicts (see `_CompletedTaskCachingConverter`).
+
+    The same as `mapping_to_dict(workflow.tasks)` (the same keys, order and dicts), without
+    formatting each UUID again and going through the registry for a task whose dict is cached."""
+
+    registry: Any
+
+    def mapping_to_dict(self, mapping: dict[Any, Any], **kwargs: Any) -> dict[str, Any]:
+        first = next(iter(mapping.values()), None) if mapping else None
+        if not isinstance(first, Task) or not self.registry._encoder_mode:
+            return super().mapping_to_dict(mapping, **kwargs)  # type: ignore[misc]
+        cache = first.workflow.__dict__.get(_CACHE)
+        convert = self.registry.convert
+        if not cache:
+            return {str(k): convert(v, **kwargs) for k, v in mapping.items()}
+        out: dict[str, Any] = {}
+        for key, task in mapping.items():
+            hit = _cache_hit(task, cache)
+            if hit is not None:
+                out[hit[12]] = hit[11]
+            else:
+                out[str(key)] = convert(task, **kwargs)
+        return out
+
+
+class _StateOnlyWorkflowConverter(_CachedTasksMixin, BpmnWorkflowConverter):
     """Leave the spec out of an instance's state; put the cached spec objects back on restore."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -67,6 +98,33 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
+
+
+class _StateOnlySubWorkflowConverter(_CachedTasksMixin, BpmnSubWorkflowConverter):
+    """A sub-workflow's tasks, with the same reuse of finished tasks' dicts."""
+
+
+def _cache_entry(task: Any, parent: Any, dct: dict[str, Any]) -> tuple[Any, ...]:
+    """What a finished task's converted dict was computed from, then the dict and its key."""
+    return (parent, task.last_state_change, parent.last_state_change, task.triggered, list(task._children),
+            task.data, len(task.data), parent.data, len(parent.data), task.internal_data, len(task.internal_data),
+            dct, dct["id"])
+
+
+def _cache_hit(task: Any, cache: dict[Any, Any]) -> tuple[Any, ...] | None:
+    """The cached entry of a finished task if everything it was computed from is unchanged."""
+    hit = cache.get(task.id)
+    if hit is None:
+        return None
+    parent = hit[0]
+    if (task._state != TaskState.COMPLETED or parent._state != TaskState.COMPLETED
+            or task.last_state_change != hit[1] or parent.last_state_change != hit[2] or task.triggered != hit[3]
+            or task._children != hit[4] or task.data is not hit[5] or len(task.data) != hit[6]
+            or parent.data is not hit[7] or len(parent.data) != hit[8]
+            or task.internal_data is not hit[9] or len(task.internal_data) != hit[10]
+            or task.workflow.tasks.get(task._parent) is not parent):
+        return None
+    return hit
 
 
 class _CompletedTaskCachingConverter(TaskConverter):
@@ -90,28 +148,24 @@ class _CompletedTaskCachingConverter(TaskConverter):
         if (parent is None or task._state != TaskState.COMPLETED or parent._state != TaskState.COMPLETED
                 or not self.registry._encoder_mode):
             return super().to_dict(task)
-        cache = task.workflow.__dict__.setdefault("_kyzmat_converted_tasks", {})
-        data, parent_data, internal = task.data, parent.data, task.internal_data
-        key = (task.last_state_change, parent.last_state_change, task.triggered, tuple(task._children),
-               len(data), len(parent_data), len(internal))
-        hit = cache.get(task.id)
-        if (hit is not None and hit[0] == key and hit[1] is data and hit[2] is parent_data
-                and hit[3] is internal):
-            return hit[4]
+        cache = task.workflow.__dict__.setdefault(_CACHE, {})
+        hit = _cache_hit(task, cache)
+        if hit is not None:
+            return hit[11]
         dct = super().to_dict(task)
-        cache[task.id] = (key, data, parent_data, internal, dct)
+        cache[task.id] = _cache_entry(task, parent, dct)
         return dct
 
 
 def converted_tasks_cached(wf: BpmnWorkflow) -> int:
     """How many converted tasks a live workflow keeps (for tests)."""
-    return len(wf.__dict__.get("_kyzmat_converted_tasks", {}))
+    return len(wf.__dict__.get(_CACHE, {}))
 
 
 def forget_converted_tasks(wf: BpmnWorkflow) -> None:
     """Drop what serialize() cached on this workflow and its sub-workflows (for tests)."""
     for owner in [wf, *wf.subprocesses.values()]:
-        owner.__dict__.pop("_kyzmat_converted_tasks", None)
+        owner.__dict__.pop(_CACHE, None)
 
 
 def _make_serializer(state_only: bool) -> BpmnWorkflowSerializer:
@@ -119,6 +173,7 @@ def _make_serializer(state_only: bool) -> BpmnWorkflowSerializer:
     if state_only:
         config[BpmnWorkflow] = _StateOnlyWorkflowConverter
         config[Task] = _CompletedTaskCachingConverter
+        config[BpmnSubWorkflow] = _StateOnlySubWorkflowConverter
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 
@@ -301,6 +356,11 @@ def case_data(wf: BpmnWorkflow) -> dict[str, Any]:
     from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 
     ready = [t for t in _tasks(wf, TaskState.READY) if t.task_spec.manual]
+    ends = [t for t in _tasks(wf, TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
+    return _merged_data(wf, ready, ends)
+
+
+def _merged_data(wf: BpmnWorkflow, ready: list[Any], ends: list[Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if ready:
         for task in ready:
@@ -309,7 +369,6 @@ def case_data(wf: BpmnWorkflow) -> dict[str, Any]:
         merged.update(wf.last_task.data)
     else:
         merged.update(wf.data)
-    ends = [t for t in _tasks(wf, TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
     for task in sorted(ends, key=lambda t: t.last_state_change):
         for key, value in task.data.items():
             merged.setdefault(key, value)
@@ -344,33 +403,80 @@ class CompletedStep:
 
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
-    out = []
-    for task in _tasks(wf, TaskState.READY):
-        if not task.task_spec.manual:
-            continue
-        out.append(
-            ReadyTask(
-                uuid=str(task.id),
-                step_id=task.task_spec.bpmn_id,
-                lane=task.task_spec.lane,
-                due_at=_attached_timer_due(task),
-                data=task.data,
-            )
-        )
-    return out
+    return [_ready_task(task) for task in _tasks(wf, TaskState.READY) if task.task_spec.manual]
+
+
+def _ready_task(task: Any) -> ReadyTask:
+    return ReadyTask(uuid=str(task.id), step_id=task.task_spec.bpmn_id, lane=task.task_spec.lane,
+                     due_at=_attached_timer_due(task), data=task.data)
 
 
 def waiting_timers(wf: BpmnWorkflow) -> list[WaitingTimer]:
-    out = []
-    for task in _tasks(wf, TaskState.WAITING):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(definition, TimerEventDefinition):
+    return [timer for task in _tasks(wf, TaskState.WAITING) if (timer := _waiting_timer(task)) is not None]
+
+
+def _waiting_timer(task: Any) -> WaitingTimer | None:
+    definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(definition, TimerEventDefinition):
+        return None
+    due = _timer_due(task)
+    if due is None:
+        return None
+    return WaitingTimer(str(task.id), task.task_spec.bpmn_id, _attached_id(task), due)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a save writes besides the state, from one walk of the task tree."""
+
+    ready: list[ReadyTask]  # = ready_user_tasks(wf)
+    waiting: list[WaitingTimer]  # = waiting_timers(wf)
+    data: dict[str, Any]  # = case_data(wf)
+    completed: bool  # = is_completed(wf)
+    end_event: str | None  # = reached_end_event(wf) when completed, else None
+
+
+def snapshot(wf: BpmnWorkflow) -> Snapshot:
+    """`ready_user_tasks`, `waiting_timers`, `case_data` and `is_completed` in one walk.
+
+    The walk is `_tasks`' for READY and WAITING (both prune below FUTURE); a flag on each task
+    says whether the walk for COMPLETED (which prunes below COMPLETED and skips finished
+    sub-workflows) reaches it, so the end events found are the ones `case_data` finds.
+    tests/test_state_cache.py compares it with the separate functions at every save.
+    """
+    from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+
+    ready, waiting, ends = [], [], []
+    unfinished = False
+    subprocesses = wf.subprocesses
+    stack = [(wf.task_tree, True)]
+    while stack:
+        task, in_completed_walk = stack.pop()
+        state = task._state
+        if state & TaskState.NOT_FINISHED_MASK:
+            unfinished = True
+            if state == TaskState.READY:
+                if task.task_spec.manual:
+                    ready.append(task)
+            elif state == TaskState.WAITING:
+                timer = _waiting_timer(task)
+                if timer is not None:
+                    waiting.append(timer)
+        elif in_completed_walk and state == TaskState.COMPLETED and isinstance(task.task_spec, EndEvent):
+            ends.append(task)
+        sub = subprocesses.get(task.id) if subprocesses else None
+        tasks = task.workflow.tasks
+        if sub is None:
+            if task._children and state >= TaskState.FUTURE:
+                down = in_completed_walk and state >= TaskState.COMPLETED
+                stack.extend((tasks.get(child), down) for child in reversed(task._children))
             continue
-        due = _timer_due(task)
-        if due is None:
-            continue
-        out.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, _attached_id(task), due))
-    return out
+        stack.extend((tasks.get(child), in_completed_walk) for child in reversed(task._children))
+        stack.append((sub.task_tree, in_completed_walk and not state >= TaskState.FINISHED_MASK))
+    completed = wf.completed or (not unfinished and wf.is_completed())
+    end_event = max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id if completed and ends else None
+    return Snapshot(ready=[_ready_task(t) for t in ready], waiting=waiting, data=_merged_data(wf, ready, ends),
+                    completed=completed, end_event=end_event)
 
 
 def timer_due(task: Any) -> datetime | None:
