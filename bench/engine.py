@@ -8,6 +8,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import joinedload  # noqa: E402
 
 from engine import accounts, cases, demo, processes, schema  # noqa: E402
 from engine.bpmn import workflow as wfapi  # noqa: E402
+from engine.calendar import BISHKEK  # noqa: E402
 from engine.config import REPO_ROOT, Settings  # noqa: E402
 from engine.context import create_kyzmat  # noqa: E402
 from engine.db import make_engine, transaction  # noqa: E402
@@ -34,9 +36,16 @@ STEPS: list[tuple[str, str, dict[str, Any]]] = [
     ("operator", "D_10_forward", {"forwarded_to": "Айыл өкмөтү"}),
     ("specialist", "D_11_prepare_municipal", {"outcome": "document", "document_number": "1",
                                               "result_transferred_to_csc": True}),
+    # handed_over_on: today in Bishkek, filled in at the step (not before the registration date).
     ("operator", "D_13_hand_over", {"outcome": "document", "result_handed_over": True,
-                                    "handed_over_on": "2026-11-20", "evaluation_sheet_offered": True}),
+                                    "evaluation_sheet_offered": True}),
 ]
+
+
+def step_data(step_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    if step_id == "D_13_hand_over":
+        return {**data, "handed_over_on": datetime.now(BISHKEK).date().isoformat()}
+    return data
 
 
 USER_IDS: dict[str, int] = {}
@@ -73,7 +82,7 @@ def persisted_instance(kz: Any) -> None:
         with transaction(kz.sessions) as s:
             actor = accounts.load_user(s, USER_IDS[username])
             task = s.execute(OPEN_STEP, {"instance_id": instance_id, "step_id": step_id}).scalar_one()
-            cases.complete_task(kz, s, actor, task.id, data)
+            cases.complete_task(kz, s, actor, task.id, step_data(step_id, data))
 
 
 def in_memory_instance(bundle: Any, script_engine: Any) -> None:
@@ -82,7 +91,7 @@ def in_memory_instance(bundle: Any, script_engine: Any) -> None:
     wfapi.advance(wf)
     for _username, step_id, data in STEPS:
         task = next(t for t in wfapi.ready_user_tasks(wf) if t.step_id == step_id)
-        wfapi.complete_user_task(wf, task.uuid, data)
+        wfapi.complete_user_task(wf, task.uuid, step_data(step_id, data))
     assert wfapi.is_completed(wf)
 
 

@@ -23,12 +23,13 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 __all__ = [
@@ -67,7 +68,8 @@ KNOWN_WIDGETS = frozenset(_WIDGET_KINDS)
 # Widget used when the schema names none.
 _DEFAULT_WIDGET = {"choice": "select", "multichoice": "checkboxes", "boolean": "radio"}
 
-_KNOWN_X_KEYS = frozenset({"x-label", "x-help", "x-widget", "x-enum-labels", "x-enum-from", "x-show-if"})
+_KNOWN_X_KEYS = frozenset({"x-label", "x-help", "x-widget", "x-enum-labels", "x-enum-from", "x-show-if",
+                           "x-date-not-before"})
 
 _TRUE = frozenset({"yes", "true", "on", "1"})
 _FALSE = frozenset({"no", "false", "off", "0"})
@@ -306,6 +308,8 @@ def _resolve_node(node: dict, context: Mapping | None) -> dict:
                 for k, v in items["properties"].items()
             }
         return node
+    if kind == "date":
+        return _resolve_min_date(node, context)
     source = node.get("x-enum-from")
     if source is None and kind == "multichoice" and isinstance(node.get("items"), Mapping):
         source = node["items"].get("x-enum-from")
@@ -324,6 +328,29 @@ def _resolve_node(node: dict, context: Mapping | None) -> dict:
     else:
         node["enum"] = values
     return node
+
+
+def _resolve_min_date(node: dict, context: Mapping | None) -> dict:
+    """A date field with ``x-date-not-before`` (a task-data variable, e.g. the registration date)
+    gets that date as ``x-min-date``: checked on the server, the input's ``min`` in the page.
+    A missing or non-date variable sets no bound."""
+    source = node.get("x-date-not-before")
+    if not isinstance(source, str):
+        return node
+    bound = _lookup(context, source)
+    if not isinstance(bound, str) or not _iso_date(bound[:10]):
+        return node
+    node = dict(node)
+    node["x-min-date"] = bound[:10]
+    return node
+
+
+def _iso_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def resolve_enum_from(schema: dict, context: Mapping | None) -> dict:
@@ -417,6 +444,12 @@ def _check_properties(props: Mapping, required: Any, where: str, nested: bool) -
             problems.append(f"{here}/items: format {items['format']!r} is not supported")
         if kind == "text" and re.search(r"(^|_)dates?($|_)", name):
             problems.append(f'{here}: looks like a date; date fields use "format": "date"')
+        if "x-date-not-before" in node:
+            bound = node["x-date-not-before"]
+            if kind != "date":
+                problems.append(f"{here}: x-date-not-before is for date fields")
+            elif not (isinstance(bound, str) and bound):
+                problems.append(f"{here}: x-date-not-before must name a task-data variable")
         # enum labels
         if kind in ("choice", "multichoice"):
             values = _choice_values(node)
@@ -922,6 +955,11 @@ _MSG: dict[str, dict[str, str]] = {
         "ru": "Значения не должны повторяться.",
         "en": "Values must not repeat.",
     },
+    "x-min-date": {
+        "ky": "Бул күн {d} күнүнөн эрте боло албайт.",
+        "ru": "Дата не может быть раньше {d}.",
+        "en": "The date cannot be before {d}.",
+    },
     "invalid": {"ky": "Маани туура эмес.", "ru": "Недопустимое значение.", "en": "Invalid value."},
 }
 
@@ -935,6 +973,15 @@ _WORDS = {
 }
 
 _PRIORITY = {"required": 0, "dependentRequired": 0, "type": 1, "format": 2, "enum": 3, "const": 4}
+
+
+def _min_date(_validator: Any, bound: Any, instance: Any, _schema: Any) -> Iterator[ValidationError]:
+    """``x-min-date`` (set by `_resolve_min_date`): a date field's value is not before it."""
+    if isinstance(instance, str) and isinstance(bound, str) and _iso_date(instance) and instance < bound:
+        yield ValidationError(f"{instance} is before {bound}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"x-min-date": _min_date})
 
 
 def _num(value: Any, lang: str) -> str:
@@ -977,6 +1024,9 @@ def _message(err: ValidationError, lang: str) -> str:
         return _MSG[key][lang].format(n=_num(value, lang), w=_counted(value, kind, lang))
     elif v in ("minLength", "maxLength"):
         return _MSG[v][lang].format(n=_num(value, lang), w=_counted(value, "chars", lang))
+    elif v == "x-min-date":
+        day = date.fromisoformat(value)
+        return _MSG[v][lang].format(d=day.strftime("%d.%m.%Y") if lang in ("ky", "ru") else day.isoformat())
     elif v in _MSG:
         key = v
     else:
@@ -1020,7 +1070,7 @@ def validate(
     if context is not None:
         schema = resolve_enum_from(schema, context)
     clean = _prune(schema, data if isinstance(data, Mapping) else {})
-    validator = Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+    validator = _Validator(schema, format_checker=_FORMAT_CHECKER)
     found: dict[str, tuple[int, str, tuple]] = {}
     order = {name: i for i, name in enumerate(schema.get("properties") or {})}
     for err in _leaf_errors(validator.iter_errors(clean)):

@@ -6,6 +6,7 @@ script errors, and screenshots are saved under var/screenshots/ for a person to 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from uuid import uuid4
 
 import pytest
@@ -16,6 +17,7 @@ from tests.browser import (
     Clerk,
     LiveServer,
     accessibility_problems,
+    fill_form,
     instance_of,
     long_date,
     open_steps,
@@ -30,6 +32,29 @@ M2_DOCUMENTS = ["application", "id_document", "house_book"]
 S2_DOCUMENTS = ["application", "medical_birth", "id_document", "marriage_certificate"]
 PROCESS_NAME = {"ky": "ККБда жаранга кызмат көрсөтүү", "ru": "Обслуживание гражданина в ЦОН"}
 FINISHED = {"ky": "Аяктады", "ru": "Завершено"}
+
+
+TOO_EARLY = {"ky": "Бул күн {d} күнүнөн эрте боло албайт.", "ru": "Дата не может быть раньше {d}."}
+
+
+def hand_over_too_early_is_refused(clerk: Clerk, lang: str, data: dict[str, object]) -> None:
+    """Not before the registration date (today): the date picker starts there, and a date before
+    it that reaches the server anyway comes back with the reason, as it was entered."""
+    page, too_early = clerk.page, (today() - timedelta(days=1)).isoformat()
+    date_input = page.locator("input[name=handed_over_on]")
+    assert date_input.get_attribute("min") == today().isoformat()
+    fill_form(page, {**data, "handed_over_on": too_early})
+    assert date_input.evaluate("e => e.validity.rangeUnderflow")  # Chromium itself will not send it
+    date_input.evaluate("e => e.removeAttribute('min')")  # a browser that does not check: the server does
+    submit(page)
+    error = page.locator("#handed_over_on-error").inner_text()
+    assert error == TOO_EARLY[lang].format(d=today().strftime("%d.%m.%Y")), error
+    assert page.locator("input[name=handed_over_on]").input_value() == too_early
+    assert page.locator("input[name=outcome][value=document]").is_checked()
+    screenshot(page, f"task-{lang}-hand-over-too-early")
+    assert clerk.seen.errors == ["Failed to load resource: the server responded with a status of 422 "
+                                 "(UNPROCESSABLE ENTITY)"]  # the refused post, as it should be
+    clerk.seen.errors.clear()
 
 
 def reception(applicant: str, service_code: str) -> dict[str, object]:
@@ -108,6 +133,8 @@ def test_a_citizens_request_through_every_role_in_kyrgyz(chromium: object, live_
     assert open_steps(live_server, instance_id)["D_13_hand_over"].names["ky"] in row
     operator.open_from_inbox("available", number)
     operator.at_step(instance_id, "D_13_hand_over")
+    hand_over_too_early_is_refused(operator, "ky", {"outcome": "document", "result_handed_over": True,
+                                                    "evaluation_sheet_offered": True})
     operator.complete({"outcome": "document", "result_handed_over": True,
                        "handed_over_on": today().isoformat(), "evaluation_sheet_offered": True})
     page = operator.page
@@ -151,6 +178,8 @@ def test_a_state_body_walk_in_russian(chromium: object, live_server: LiveServer)
         operator.at_step(instance_id, "D_13_hand_over")
         operator.page.wait_for_selector(".diagram.drawn .djs-element.step-open")
         screenshot(operator.page, "task-ru-hand-over")
+        hand_over_too_early_is_refused(operator, "ru", {"outcome": "document", "result_handed_over": True,
+                                                        "evaluation_sheet_offered": False})
         operator.complete({"outcome": "document", "result_handed_over": True,
                            "handed_over_on": today().isoformat(), "evaluation_sheet_offered": False})
         assert FINISHED["ru"] in operator.page.locator("dl.facts").inner_text()

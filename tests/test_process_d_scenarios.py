@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from engine import cases
 from engine.bpmn import workflow as wfapi
 from engine.context import Kyzmat
+from engine.errors import InvalidData
 from engine.models import AuditEvent, HumanTask, ProcessInstance, Timer, User
 from tests.conftest import RECEPTION
 
@@ -135,6 +136,29 @@ def test_document_issued_by_the_aiyl_okmotu(walk: Walk, session: Session) -> Non
     # Every timer that was waiting was cancelled when its step finished; none fired.
     statuses = set(session.scalars(select(Timer.status).where(Timer.instance_id == walk.instance.id)))
     assert statuses == {"cancelled"}
+
+
+@time_machine.travel(datetime(2026, 11, 18, 10, 0, tzinfo=UTC), tick=False)
+def test_hand_over_date_before_the_registration_date_is_refused(walk: Walk, session: Session,
+                                                                user: Callable[[str], User]) -> None:
+    """The result cannot be handed over before the case was registered (18 Nov): the step stays open,
+    the clerk gets the reason in their language and what they entered comes back to them."""
+    intake(walk, "M2")
+    walk.complete("D_06_check_documents", {"documents_received": ALL_DOCS["M2"], "documents_complete": True})
+    walk.complete("D_09_issue_receipt", {"receipt_handed_over": True})
+    walk.complete("D_10_forward", {"forwarded_to": "Айыл өкмөтүнүн катчысы"})
+    walk.complete("D_11_prepare_municipal", {"outcome": "document", "document_number": "142",
+                                             "result_transferred_to_csc": True}, username="specialist")
+    hand_over = walk.open_task("D_13_hand_over")
+    entered = {"outcome": "document", "result_handed_over": True, "handed_over_on": "2026-11-17",
+               "evaluation_sheet_offered": True}
+    with pytest.raises(InvalidData) as refused:
+        cases.complete_task(walk.kz, session, user("operator"), hand_over.id, entered, lang="ky")
+    assert refused.value.errors == {"handed_over_on": "Бул күн 18.11.2026 күнүнөн эрте боло албайт."}
+    assert refused.value.data == entered
+    assert walk.open_steps() == ["D_13_hand_over"] and walk.instance.status == "running"
+    walk.complete("D_13_hand_over", {**entered, "handed_over_on": "2026-11-18"})  # the same day is fine
+    assert walk.instance.status == "completed"
 
 
 @time_machine.travel(datetime(2026, 11, 18, 4, 0, tzinfo=UTC), tick=False)
