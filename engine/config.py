@@ -32,6 +32,9 @@ class Settings:
     smtp_password: str = ""
     smtp_from: str = "kyzmat@localhost"
     reminder_hour: int = 9  # reminders and digests leave at this local hour (Asia/Bishkek)
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none,
+    # the headers are ignored, so a client cannot pick the address the per-address limits count).
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -56,6 +59,7 @@ class Settings:
             "smtp_password": env.get("KYZMAT_SMTP_PASSWORD", ""),
             "smtp_from": env.get("KYZMAT_SMTP_FROM", "kyzmat@localhost"),
             "reminder_hour": int(env.get("KYZMAT_REMINDER_HOUR", "9")),
+            "proxy_hops": int(env.get("KYZMAT_PROXY_HOPS", "0")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import base64
 import io
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -359,3 +360,29 @@ def test_notice_board_shows_the_approved_additional_list(client: FlaskClient, la
 def test_notice_board_of_a_municipality_without_a_list(client: FlaskClient) -> None:
     assert "Бекитилген Кошумча тизме азырынча жок." in text(client.get("/board/kyzyl-adyr"))
     assert client.get("/board/nowhere").status_code == 404
+
+
+def test_forwarded_addresses_count_only_behind_a_configured_proxy(kz: Kyzmat, registered: ProcessInstance) -> None:
+    """The per-address limit counts the connection's address; X-Forwarded-For is believed only
+    with KYZMAT_PROXY_HOPS set (else a guesser would name a new address with every request)."""
+    def guess_until_blocked(client: FlaskClient, forwarded_for: str | None = None) -> None:
+        for i in range(public.MAX_FAILURES):
+            headers = {"X-Forwarded-For": forwarded_for or f"203.0.113.{i}"}
+            assert client.get(f"/s/{i:064x}", headers=headers).status_code == 404
+
+    # No proxy configured: changing the header every time does not escape the limit.
+    direct = webapp.create_app({"TESTING": True}, kyzmat=kz).test_client()
+    guess_until_blocked(direct)
+    assert direct.get(f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 429
+
+    # Behind one proxy (every request comes from the proxy's address): each citizen is counted apart.
+    kz.settings = replace(kz.settings, proxy_hops=1)
+    proxied = webapp.create_app({"TESTING": True}, kyzmat=kz).test_client()
+    proxy = {"REMOTE_ADDR": "10.9.9.9"}
+    for i in range(public.MAX_FAILURES):
+        assert proxied.get(f"/s/{i:064x}", headers={"X-Forwarded-For": "198.51.100.20"},
+                           environ_base=proxy).status_code == 404
+    assert proxied.get(f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.20"},
+                       environ_base=proxy).status_code == 429
+    assert proxied.get(f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.21"},
+                       environ_base=proxy).status_code == 200

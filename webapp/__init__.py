@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, g, request, session
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.clock import Clock
 from engine.config import Settings
@@ -39,6 +40,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
     )
     app.config.update(test_config)
     app.extensions["kyzmat"] = kyzmat
+    hops = kyzmat.settings.proxy_hops
+    if hops > 0:  # behind N trusted proxies: the client's address, scheme and host from their headers
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
