@@ -309,13 +309,14 @@ def publish_draft(kz: Any, session: Session, actor: User, process_id: str, note:
     return version
 
 
-def publish_file(kz: Any, session: Session, path: Path, note: str, *, actor_id: int | None = None
-                 ) -> tuple[ProcessVersion, bool]:
-    """`kyzmat processes publish FILE --note TEXT`: forms from forms/, DMN tables from beside the file."""
+def publish_file(kz: Any, session: Session, path: Path, note: str, *, actor_id: int | None = None,
+                 municipality_id: int | None = None) -> tuple[ProcessVersion, bool]:
+    """`kyzmat processes publish FILE --note TEXT [--municipality CODE]`: forms from forms/, DMN
+    tables from beside the file; with a municipality, as that municipality's own variant."""
     data = path.read_bytes()
     dmn = {p.name: p.read_bytes() for p in sorted(path.parent.glob("*.dmn"))}
     return publish_content(kz, session, data, path.name, note, forms_dir=kz.settings.forms_dir,
-                           actor_id=actor_id, dmn=dmn)
+                           actor_id=actor_id, dmn=dmn, municipality_id=municipality_id)
 
 
 # --- forms and deadlines in the editor -------------------------------------------------------------------

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases, drafts, versions
+from engine import cases, drafts, processes, versions
 from engine.config import REPO_ROOT
 from engine.context import Kyzmat, create_kyzmat
 from engine.errors import Forbidden
-from engine.models import AuditEvent, HumanTask, ProcessVersion, User
+from engine.models import AuditEvent, HumanTask, Municipality, ProcessVersion, User
 from tests.conftest import RECEPTION
 
 PROCESS = "citizen_service"
@@ -326,6 +326,22 @@ def test_cli_publish_and_versions(cli, tmp_path):
     assert lines[0].split()[1] == "v2" and lines[0].endswith("Two working days to forward")
     with cli.kz.sessions() as s:
         assert s.scalar(select(ProcessVersion.content_hash).where(ProcessVersion.number == 2))[:12] in lines[0]
+
+
+@time_machine.travel(WHEN, tick=False)
+def test_cli_publishes_a_municipalitys_variant(cli, tmp_path):
+    variant = tmp_path / "citizen_service.bpmn"
+    variant.write_text(SHIPPED.replace(D10_TIMER, 'add_working_days(registration["registered_at"], 2)'), encoding="utf-8")
+    result = cli("processes", "publish", str(variant), "--note", "Two days here", "--municipality", "no-such-place")
+    assert result.exit_code != 0 and "No municipality 'no-such-place'; known codes: " in result.output
+    assert "sadyrbaev" in result.output
+    result = cli("processes", "publish", str(variant), "--note", "Two days here", "--municipality", "sadyrbaev")
+    assert result.exit_code == 0, result.output
+    assert "citizen_service: version 2 published for sadyrbaev" in result.output
+    with cli.kz.sessions() as s:
+        sadyrbaev = s.scalar(select(Municipality.id).where(Municipality.code == "sadyrbaev"))
+        assert processes.latest_version(s, "citizen_service", sadyrbaev).number == 2  # new cases there follow it
+        assert processes.latest_version(s, "citizen_service").number == 1  # the national version is unchanged
 
 
 # --- deadlines in words ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from engine import schema
@@ -215,15 +216,24 @@ def processes_check(files: tuple[Path, ...]) -> None:
 @processes_group.command("publish")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--note", required=True, help="Why the process changed (required; kept with the version).")
+@click.option("--municipality", "municipality_code", default=None, metavar="CODE",
+              help="Publish as this municipality's own variant (new cases there follow it).")
 @with_appcontext
-def processes_publish(file: Path, note: str) -> None:
+def processes_publish(file: Path, note: str, municipality_code: str | None) -> None:
     """Validate FILE (the checks and a dry run) and publish it as a new version; exit 1 when refused."""
     from engine.drafts import DraftRefused, NoteRequired, publish_file
+    from engine.models import Municipality
 
     k = _initialised()
     try:
         with transaction(k.sessions) as session:
-            version, created = publish_file(k, session, file, note)
+            municipality_id = None
+            if municipality_code is not None:
+                municipality_id = session.scalar(select(Municipality.id).where(Municipality.code == municipality_code))
+                if municipality_id is None:
+                    known = ", ".join(session.scalars(select(Municipality.code).order_by(Municipality.code)))
+                    raise click.ClickException(f"No municipality {municipality_code!r}; known codes: {known}.")
+            version, created = publish_file(k, session, file, note, municipality_id=municipality_id)
             number, process_id = version.number, version.process_id
     except DraftRefused as err:
         for problem in err.problems:
@@ -232,10 +242,11 @@ def processes_publish(file: Path, note: str) -> None:
         sys.exit(1)
     except NoteRequired as err:
         raise click.ClickException(str(err)) from None
+    where = f" for {municipality_code}" if municipality_code else ""
     if created:
-        click.echo(f"{process_id}: version {number} published")
+        click.echo(f"{process_id}: version {number} published{where}")
     else:
-        click.echo(f"{process_id}: unchanged, version {number} is already this content")
+        click.echo(f"{process_id}: unchanged, version {number} is already this content{where}")
 
 
 @processes_group.command("versions")
