@@ -522,6 +522,18 @@ def start_options(kz: Kyzmat, session: Session, row: ProcessVersion) -> list[tup
     return [(sid, elements.get(sid, {}).get("names") or {"ky": sid}) for sid in wfapi.start_options(version.bundle)]
 
 
+def version_to_start(session: Session, row: ProcessVersion, places: list[Municipality]) -> ProcessVersion:
+    """The version a start button stands for: where the actor starts in one municipality only, that
+    municipality's own variant when it has one (its names and ways to start), else the national one."""
+    if len(places) != 1:
+        return row
+    variant_id = latest_version_id(session, row.process_id, places[0].id)
+    if variant_id == row.id:
+        return row
+    variant = session.get(ProcessVersion, variant_id)
+    return variant if variant is not None else row
+
+
 def startable_processes(session: Session, actor: User) -> list[ProcessVersion]:
     from .processes import latest_versions
 

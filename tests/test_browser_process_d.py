@@ -68,6 +68,8 @@ def register(clerk: Clerk, applicant: str, service_code: str, documents: list[st
     page = clerk.page
     page.goto("/start")
     clerk.check_page()
+    if shots:
+        screenshot(page, f"start-{shots}")
     submit(page, "form[action$='/start/citizen_service'] button")
     instance_id = instance_of(page)
     clerk.at_step(instance_id, "D_02_reception")

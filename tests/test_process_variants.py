@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from engine import accounts, case_migration, drafts, processes, versions
 from engine.context import Kyzmat
 from engine.errors import Forbidden
-from engine.models import AuditEvent, Municipality, User
+from engine.models import AuditEvent, Municipality, ProcessInstance, User
 from tests.browser import DEMO_PASSWORD
 from tests.test_case_migration import SHIPPED, WHEN, C
 from tests.test_process_bc_scenarios import CaseWalk, bishkek_end_of
@@ -176,3 +176,31 @@ def test_a_municipal_owner_publishes_over_http_and_the_history_shows_the_variant
     assert "Садырбаев" in n2 and "badge" not in n2 and "badge" in n1  # national new cases still follow 1
     register = client_for(kz, "owner").get("/processes/deadlines").get_data(True)
     assert f'id="register-{C}-sadyrbaev"' in register and "add_working_days(submitted_on, 7)" in register
+
+
+@time_machine.travel(WHEN, tick=False)
+def test_the_start_page_names_the_variant_where_it_applies(kz, session, user, people):
+    """Sadyrbaev's variant renames Process C: its head sees and starts that name; Kyzyl-Adyr's head
+    still sees the national one."""
+    national_ru = "Создание Центра обслуживания населения: подготовительный этап"
+    renamed_ru = "Создание ЦОН в Садырбаеве: подготовительный этап"
+    renamed = SEVEN.replace(f'name="name_ru" value="{national_ru}"', f'name="name_ru" value="{renamed_ru}"')
+    assert renamed != SEVEN
+    ds = mid(session, "sadyrbaev")
+    drafts.save_draft(session, user("owner_ds"), C, renamed, {}, now=WHEN, municipality_id=ds)
+    drafts.publish_draft(kz, session, user("owner_ds"), C, "our own name", municipality_id=ds)
+    session.commit()
+
+    def start_page(username: str) -> str:
+        client = client_for(kz, username)
+        client.post("/lang/ru")
+        return client.get("/start").get_data(True)
+
+    here, there = start_page("head"), start_page("head_ka")
+    assert renamed_ru in here and national_ru not in here
+    assert national_ru in there and renamed_ru not in there
+    client = client_for(kz, "head")
+    started = client.post(f"/start/{C}")
+    assert started.status_code == 302
+    case = session.scalars(select(ProcessInstance).order_by(ProcessInstance.id.desc())).first()
+    assert case is not None and case.municipality_id == ds and case.version.names["ru"] == renamed_ru

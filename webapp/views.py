@@ -187,9 +187,10 @@ def unclaim(task_id: int) -> Any:
 @login_required
 def start_list() -> Any:
     startable = cases.startable_processes(db(), g.user)
-    return render_template("start.html", processes=startable,
-                           places={p.process_id: cases.start_municipalities(db(), g.user, p) for p in startable},
-                           options={p.process_id: cases.start_options(kz(), db(), p) for p in startable})
+    places = {p.process_id: cases.start_municipalities(db(), g.user, p) for p in startable}
+    shown = [cases.version_to_start(db(), p, places[p.process_id]) for p in startable]  # a variant's names
+    return render_template("start.html", processes=shown, places=places,
+                           options={p.process_id: cases.start_options(kz(), db(), p) for p in shown})
 
 
 @bp.route("/start/<process_id>", methods=["POST"])
