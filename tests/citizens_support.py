@@ -24,7 +24,8 @@ def registered_case(kz: Kyzmat, session: Session, user: Callable[[str], User]) -
 def hand_over(walk: Walk) -> ProcessInstance:
     walk.complete("D_11_prepare_municipal", {"outcome": "document", "document_number": "142",
                                              "result_transferred_to_csc": True}, username="specialist")
+    registered_on = walk.data()["registration"]["registered_on"]  # handed over that day (not before it)
     walk.complete("D_13_hand_over", {"outcome": "document", "result_handed_over": True,
-                                     "handed_over_on": "2026-11-20", "evaluation_sheet_offered": True})
+                                     "handed_over_on": registered_on, "evaluation_sheet_offered": True})
     assert walk.instance is not None and walk.instance.status == "completed"
     return walk.instance
