@@ -355,8 +355,8 @@ def _iso_date(text: str) -> bool:
 
 def resolve_enum_from(schema: dict, context: Mapping | None) -> dict:
     """A copy of the schema whose x-enum-from fields carry ``enum`` and ``x-enum-labels``
-    built from the task data ``context`` (a missing variable gives no options).
-    The input schema is not modified."""
+    built from the task data ``context`` (a missing variable gives no options), and whose
+    x-date-not-before fields carry ``x-min-date``. The input schema is not modified."""
     props = schema.get("properties")
     if not isinstance(props, Mapping):
         return schema

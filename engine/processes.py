@@ -134,14 +134,6 @@ def _code(session: Session, municipality_id: int) -> str | None:
     return row.code if row is not None else None
 
 
-def latest_version(session: Session, process_id: str, municipality_id: int | None = None) -> ProcessVersion:
-    """The version new cases follow: the newest national one, or with ``municipality_id`` that
-    municipality's newest own variant when it has one (else the newest national version)."""
-    row = session.get(ProcessVersion, latest_version_id(session, process_id, municipality_id))
-    assert row is not None
-    return row
-
-
 # Built once (every case start runs them): the national versions, or one municipality's own
 # versions sorted before the national ones; the newest first.
 _LATEST_NATIONAL = (select(ProcessVersion.id)
@@ -153,15 +145,28 @@ _LATEST_FOR = (select(ProcessVersion.id)
                .order_by(ProcessVersion.municipality_id.is_(None), ProcessVersion.number.desc()).limit(1))
 
 
+# ... and the same as whole rows: {national?: (id statement, row statement)}.
+_LATEST = {national: (ids, select(ProcessVersion).where(ProcessVersion.id == ids.scalar_subquery()))
+           for national, ids in ((True, _LATEST_NATIONAL), (False, _LATEST_FOR))}
+
+
+def latest_version(session: Session, process_id: str, municipality_id: int | None = None) -> ProcessVersion:
+    """The version new cases follow: the newest national one, or with ``municipality_id`` that
+    municipality's newest own variant when it has one (else the newest national version)."""
+    return _latest(session, 1, process_id, municipality_id)
+
+
 def latest_version_id(session: Session, process_id: str, municipality_id: int | None = None) -> int:
     """The id of `latest_version` (one query, no row loaded)."""
-    if municipality_id is None:
-        found = session.execute(_LATEST_NATIONAL, {"process_id": process_id}).scalar()
-    else:
-        found = session.execute(_LATEST_FOR, {"process_id": process_id, "municipality_id": municipality_id}).scalar()
+    return int(_latest(session, 0, process_id, municipality_id))
+
+
+def _latest(session: Session, which: int, process_id: str, municipality_id: int | None) -> Any:
+    found = session.scalar(_LATEST[municipality_id is None][which],
+                           {"process_id": process_id, "municipality_id": municipality_id})
     if found is None:
         raise NotFound(f"No published process {process_id!r}")
-    return int(found)
+    return found
 
 
 def latest_versions(session: Session) -> list[ProcessVersion]:

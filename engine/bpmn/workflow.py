@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -65,14 +65,14 @@ class _CachedTasksMixin:
         if not isinstance(first, Task) or not self.registry._encoder_mode:
             return super().mapping_to_dict(mapping, **kwargs)  # type: ignore[misc]
         cache = first.workflow.__dict__.get(_CACHE)
-        convert = self.registry.convert
         if not cache:
-            return {str(k): convert(v, **kwargs) for k, v in mapping.items()}
+            return super().mapping_to_dict(mapping, **kwargs)  # type: ignore[misc]
+        convert = self.registry.convert
         out: dict[str, Any] = {}
         for key, task in mapping.items():
             hit = _cache_hit(task, cache)
             if hit is not None:
-                out[hit[12]] = hit[11]
+                out[hit.id_text] = hit.converted
             else:
                 out[str(key)] = convert(task, **kwargs)
         return out
@@ -104,24 +104,42 @@ class _StateOnlySubWorkflowConverter(_CachedTasksMixin, BpmnSubWorkflowConverter
     """A sub-workflow's tasks, with the same reuse of finished tasks' dicts."""
 
 
-def _cache_entry(task: Any, parent: Any, dct: dict[str, Any]) -> tuple[Any, ...]:
-    """What a finished task's converted dict was computed from, then the dict and its key."""
-    return (parent, task.last_state_change, parent.last_state_change, task.triggered, list(task._children),
-            task.data, len(task.data), parent.data, len(parent.data), task.internal_data, len(task.internal_data),
-            dct, dct["id"])
+class _Converted(NamedTuple):
+    """A finished task's converted dict, its id as text, and what the dict was computed from."""
+
+    parent: Any
+    changed: float
+    parent_changed: float
+    triggered: bool
+    children: list[UUID]
+    data: dict[str, Any]
+    data_len: int
+    parent_data: dict[str, Any]
+    parent_data_len: int
+    internal: dict[str, Any]
+    internal_len: int
+    converted: dict[str, Any]
+    id_text: str
 
 
-def _cache_hit(task: Any, cache: dict[Any, Any]) -> tuple[Any, ...] | None:
+def _cache_entry(task: Any, parent: Any, dct: dict[str, Any]) -> _Converted:
+    return _Converted(parent, task.last_state_change, parent.last_state_change, task.triggered, list(task._children),
+                      task.data, len(task.data), parent.data, len(parent.data), task.internal_data,
+                      len(task.internal_data), dct, dct["id"])
+
+
+def _cache_hit(task: Any, cache: dict[Any, _Converted]) -> _Converted | None:
     """The cached entry of a finished task if everything it was computed from is unchanged."""
     hit = cache.get(task.id)
     if hit is None:
         return None
-    parent = hit[0]
+    parent = hit.parent
     if (task._state != TaskState.COMPLETED or parent._state != TaskState.COMPLETED
-            or task.last_state_change != hit[1] or parent.last_state_change != hit[2] or task.triggered != hit[3]
-            or task._children != hit[4] or task.data is not hit[5] or len(task.data) != hit[6]
-            or parent.data is not hit[7] or len(parent.data) != hit[8]
-            or task.internal_data is not hit[9] or len(task.internal_data) != hit[10]
+            or task.last_state_change != hit.changed or parent.last_state_change != hit.parent_changed
+            or task.triggered != hit.triggered or task._children != hit.children
+            or task.data is not hit.data or len(task.data) != hit.data_len
+            or parent.data is not hit.parent_data or len(parent.data) != hit.parent_data_len
+            or task.internal_data is not hit.internal or len(task.internal_data) != hit.internal_len
             or task.workflow.tasks.get(task._parent) is not parent):
         return None
     return hit
@@ -151,7 +169,7 @@ class _CompletedTaskCachingConverter(TaskConverter):
         cache = task.workflow.__dict__.setdefault(_CACHE, {})
         hit = _cache_hit(task, cache)
         if hit is not None:
-            return hit[11]
+            return hit.converted
         dct = super().to_dict(task)
         cache[task.id] = _cache_entry(task, parent, dct)
         return dct
@@ -353,11 +371,8 @@ def is_ready_user_task(wf: BpmnWorkflow, task_uuid: str) -> bool:
 def case_data(wf: BpmnWorkflow) -> dict[str, Any]:
     """The data a case shows: what its open steps carry (or its last step's), plus what side
     branches that already ended recorded (e.g. `forwarding_overdue` set when a deadline passed)."""
-    from SpiffWorkflow.bpmn.specs.defaults import EndEvent
-
     ready = [t for t in _tasks(wf, TaskState.READY) if t.task_spec.manual]
-    ends = [t for t in _tasks(wf, TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
-    return _merged_data(wf, ready, ends)
+    return _merged_data(wf, ready, _end_events(wf))
 
 
 def _merged_data(wf: BpmnWorkflow, ready: list[Any], ends: list[Any]) -> dict[str, Any]:
@@ -437,46 +452,21 @@ class Snapshot:
 
 
 def snapshot(wf: BpmnWorkflow) -> Snapshot:
-    """`ready_user_tasks`, `waiting_timers`, `case_data` and `is_completed` in one walk.
-
-    The walk is `_tasks`' for READY and WAITING (both prune below FUTURE); a flag on each task
-    says whether the walk for COMPLETED (which prunes below COMPLETED and skips finished
-    sub-workflows) reaches it, so the end events found are the ones `case_data` finds.
-    tests/test_state_cache.py compares it with the separate functions at every save.
-    """
-    from SpiffWorkflow.bpmn.specs.defaults import EndEvent
-
-    ready, waiting, ends = [], [], []
-    unfinished = False
-    subprocesses = wf.subprocesses
-    stack = [(wf.task_tree, True)]
-    while stack:
-        task, in_completed_walk = stack.pop()
-        state = task._state
-        if state & TaskState.NOT_FINISHED_MASK:
-            unfinished = True
-            if state == TaskState.READY:
-                if task.task_spec.manual:
-                    ready.append(task)
-            elif state == TaskState.WAITING:
-                timer = _waiting_timer(task)
-                if timer is not None:
-                    waiting.append(timer)
-        elif in_completed_walk and state == TaskState.COMPLETED and isinstance(task.task_spec, EndEvent):
-            ends.append(task)
-        sub = subprocesses.get(task.id) if subprocesses else None
-        tasks = task.workflow.tasks
-        if sub is None:
-            if task._children and state >= TaskState.FUTURE:
-                down = in_completed_walk and state >= TaskState.COMPLETED
-                stack.extend((tasks.get(child), down) for child in reversed(task._children))
-            continue
-        stack.extend((tasks.get(child), in_completed_walk) for child in reversed(task._children))
-        stack.append((sub.task_tree, in_completed_walk and not state >= TaskState.FINISHED_MASK))
+    """`ready_user_tasks`, `waiting_timers`, `case_data` and `is_completed` from two walks (the
+    definite tasks, the completed ones) instead of one walk each; tests/test_state_cache.py
+    compares it with the separate functions at every save."""
+    ready, waiting, unfinished = [], [], False
+    for task in _tasks(wf, TaskState.DEFINITE_MASK):
+        unfinished = True
+        if task._state == TaskState.READY and task.task_spec.manual:
+            ready.append(task)
+        elif task._state == TaskState.WAITING and (timer := _waiting_timer(task)) is not None:
+            waiting.append(timer)
+    ends = _end_events(wf)
+    # A definite task left means not completed; else SpiffWorkflow decides (predicted tasks count too).
     completed = wf.completed or (not unfinished and wf.is_completed())
-    end_event = max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id if completed and ends else None
     return Snapshot(ready=[_ready_task(t) for t in ready], waiting=waiting, data=_merged_data(wf, ready, ends),
-                    completed=completed, end_event=end_event)
+                    completed=completed, end_event=_last_end(ends) if completed else None)
 
 
 def timer_due(task: Any) -> datetime | None:
@@ -621,9 +611,15 @@ def _translated_errors() -> Iterator[None]:
 
 def reached_end_event(wf: BpmnWorkflow) -> str | None:
     """The id of the end event the case reached last (e.g. served, refused, consulted)."""
+    return _last_end(_end_events(wf))
+
+
+def _end_events(wf: BpmnWorkflow) -> list[Any]:
+    """The completed end events (of the top workflow and of sub-workflows the COMPLETED walk reaches)."""
     from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 
-    ends = [t for t in _tasks(wf, TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
-    if not ends:
-        return None
-    return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id
+    return [t for t in _tasks(wf, TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
+
+
+def _last_end(ends: list[Any]) -> str | None:
+    return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id if ends else None
