@@ -333,7 +333,7 @@ def test_cli_publishes_a_municipalitys_variant(cli, tmp_path):
     variant = tmp_path / "citizen_service.bpmn"
     variant.write_text(SHIPPED.replace(D10_TIMER, 'add_working_days(registration["registered_at"], 2)'), encoding="utf-8")
     result = cli("processes", "publish", str(variant), "--note", "Two days here", "--municipality", "no-such-place")
-    assert result.exit_code != 0 and "No municipality 'no-such-place'; known codes: " in result.output
+    assert result.exit_code != 0 and "No municipality with code 'no-such-place'; known codes: " in result.output
     assert "sadyrbaev" in result.output
     result = cli("processes", "publish", str(variant), "--note", "Two days here", "--municipality", "sadyrbaev")
     assert result.exit_code == 0, result.output

@@ -10,13 +10,12 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from engine import schema
 from engine.context import Kyzmat
 from engine.db import transaction
-from engine.errors import KyzmatError, NotInitialised
+from engine.errors import KyzmatError, NotFound, NotInitialised
 
 
 def _create_app() -> Any:
@@ -221,18 +220,19 @@ def processes_check(files: tuple[Path, ...]) -> None:
 @with_appcontext
 def processes_publish(file: Path, note: str, municipality_code: str | None) -> None:
     """Validate FILE (the checks and a dry run) and publish it as a new version; exit 1 when refused."""
+    from engine import accounts
     from engine.drafts import DraftRefused, NoteRequired, publish_file
-    from engine.models import Municipality
 
     k = _initialised()
     try:
         with transaction(k.sessions) as session:
             municipality_id = None
             if municipality_code is not None:
-                municipality_id = session.scalar(select(Municipality.id).where(Municipality.code == municipality_code))
-                if municipality_id is None:
-                    known = ", ".join(session.scalars(select(Municipality.code).order_by(Municipality.code)))
-                    raise click.ClickException(f"No municipality {municipality_code!r}; known codes: {known}.")
+                try:
+                    municipality_id = accounts.municipality_by_code(session, municipality_code).id
+                except NotFound as err:
+                    known = ", ".join(m.code for m in accounts.list_municipalities(session))
+                    raise click.ClickException(f"{err}; known codes: {known}.") from None
             version, created = publish_file(k, session, file, note, municipality_id=municipality_id)
             number, process_id = version.number, version.process_id
     except DraftRefused as err:
