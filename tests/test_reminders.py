@@ -17,7 +17,7 @@ from engine.config import REPO_ROOT
 from engine.context import Kyzmat
 from engine.models import AuditEvent, EmailOutbox, HumanTask, Notification, User
 from engine.scheduler import tick
-from tests.test_process_d_scenarios import ALL_DOCS, Walk, intake
+from tests.citizens_support import registered_case
 
 # Wed 18 Nov 2026, 16:00 in Bishkek. An M2 request registered now is due Mon 23 Nov (3 working days).
 START = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
@@ -31,12 +31,8 @@ def local(day: int, hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def prepared(kz: Kyzmat, session: Session, user: Callable[[str], User]) -> HumanTask:
     """A case whose D_11_prepare_municipal step (ao_specialist, unclaimed) is due Mon 23 Nov."""
-    walk = Walk(kz, session, user)
     with time_machine.travel(START, tick=False):
-        intake(walk, "M2")
-        walk.complete("D_06_check_documents", {"documents_received": ALL_DOCS["M2"], "documents_complete": True})
-        walk.complete("D_09_issue_receipt", {"receipt_handed_over": True})
-        walk.complete("D_10_forward", {"forwarded_to": "Айыл өкмөтү"})
+        walk = registered_case(kz, session, user)  # forwarded: D_11_prepare_municipal is open
     task = walk.open_task("D_11_prepare_municipal")
     assert task.claimed_by_id is None
     assert task.due_at == datetime(2026, 11, 23, 17, 59, 59, tzinfo=UTC)
@@ -161,12 +157,8 @@ def test_per_step_override_from_the_diagram(kz, session, user):
     with time_machine.travel(START, tick=False):
         processes.publish(session, bpmn.encode(), "citizen_service.bpmn", forms_dir=kz.settings.forms_dir,
                           now=kz.clock.now(), note="reminders one day before, no escalation")
-    walk = Walk(kz, session, user)
     with time_machine.travel(START, tick=False):
-        intake(walk, "M2")
-        walk.complete("D_06_check_documents", {"documents_received": ALL_DOCS["M2"], "documents_complete": True})
-        walk.complete("D_09_issue_receipt", {"receipt_handed_over": True})
-        walk.complete("D_10_forward", {"forwarded_to": "Айыл өкмөтү"})
+        walk = registered_case(kz, session, user)  # forwarded: D_11_prepare_municipal is open
     task = walk.open_task("D_11_prepare_municipal")
     assert run_at(kz, session, local(19, 10)) == 0  # the default 2-day reminder is gone
     assert run_at(kz, session, local(20, 10)) == 1  # Friday, one working day before Monday
