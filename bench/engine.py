@@ -17,28 +17,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import bindparam, select  # noqa: E402
 from sqlalchemy.orm import joinedload  # noqa: E402
 
-from engine import accounts, cases, demo, processes, schema  # noqa: E402
-from engine.bpmn import workflow as wfapi  # noqa: E402
-from engine.calendar import BISHKEK  # noqa: E402
-from engine.config import REPO_ROOT, Settings  # noqa: E402
-from engine.context import create_kyzmat  # noqa: E402
-from engine.db import make_engine, transaction  # noqa: E402
-from engine.models import HumanTask, ProcessInstance, User  # noqa: E402
+from engine.accounts import users as accounts
+from engine.bootstrap import create_kyzmat
+from engine.bpmn import workflow as wfapi
+from engine.calendar.days import BISHKEK
+from engine.definitions import publishing as processes
+from engine.demo import data as demo
+from engine.platform import schema
+from engine.platform.config import REPO_ROOT, Settings
+from engine.platform.db import make_engine, transaction
+from engine.platform.models import HumanTask, ProcessInstance, User
+from engine.runtime import cases
 
-RECEPTION = {"applicant_name": "Асель Бекова", "village": "Кара-Булак", "remote_village": False,
-             "is_representative": False, "appeal_form": "written", "service_code": "M2"}
+RECEPTION = {
+    "applicant_name": "Асель Бекова",
+    "village": "Кара-Булак",
+    "remote_village": False,
+    "is_representative": False,
+    "appeal_form": "written",
+    "service_code": "M2",
+}
 STEPS: list[tuple[str, str, dict[str, Any]]] = [
     ("operator", "D_02_reception", RECEPTION),
     ("operator", "D_03_advise", {"documents_help_given": True}),
-    ("operator", "D_06_check_documents", {"documents_received": ["application", "id_document", "house_book"],
-                                          "documents_complete": True}),
+    (
+        "operator",
+        "D_06_check_documents",
+        {"documents_received": ["application", "id_document", "house_book"], "documents_complete": True},
+    ),
     ("operator", "D_09_issue_receipt", {"receipt_handed_over": True}),
     ("operator", "D_10_forward", {"forwarded_to": "Айыл өкмөтү"}),
-    ("specialist", "D_11_prepare_municipal", {"outcome": "document", "document_number": "1",
-                                              "result_transferred_to_csc": True}),
+    (
+        "specialist",
+        "D_11_prepare_municipal",
+        {"outcome": "document", "document_number": "1", "result_transferred_to_csc": True},
+    ),
     # handed_over_on: today in Bishkek, filled in at the step (not before the registration date).
-    ("operator", "D_13_hand_over", {"outcome": "document", "result_handed_over": True,
-                                    "evaluation_sheet_offered": True}),
+    (
+        "operator",
+        "D_13_hand_over",
+        {"outcome": "document", "result_handed_over": True, "evaluation_sheet_offered": True},
+    ),
 ]
 
 
@@ -55,8 +74,15 @@ def setup(tmp: Path) -> Any:
     url = f"sqlite:///{tmp / 'bench.sqlite3'}"
     engine = make_engine(url)
     schema.upgrade(engine)
-    settings = Settings.from_env({}, database_url=url, var_dir=tmp, processes_dir=REPO_ROOT / "processes",
-                                 forms_dir=REPO_ROOT / "forms", secret_key="bench", scheduler=False)
+    settings = Settings.from_env(
+        {},
+        database_url=url,
+        var_dir=tmp,
+        processes_dir=REPO_ROOT / "processes",
+        forms_dir=REPO_ROOT / "forms",
+        secret_key="bench",
+        scheduler=False,
+    )
     kz = create_kyzmat(settings, engine=engine)
     with transaction(kz.sessions) as s:
         processes.load_directory(s, settings.processes_dir, settings.forms_dir, kz.clock.now())
@@ -68,9 +94,15 @@ def setup(tmp: Path) -> Any:
 
 # The open step with its case, as the web app's step page reads it before completing it
 # (complete_task then finds both in the session).
-OPEN_STEP = (select(HumanTask).options(joinedload(HumanTask.instance).lazyload(ProcessInstance.municipality))
-             .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.step_id == bindparam("step_id"),
-                    HumanTask.status == "open"))
+OPEN_STEP = (
+    select(HumanTask)
+    .options(joinedload(HumanTask.instance).lazyload(ProcessInstance.municipality))
+    .where(
+        HumanTask.instance_id == bindparam("instance_id"),
+        HumanTask.step_id == bindparam("step_id"),
+        HumanTask.status == "open",
+    )
+)
 
 
 def persisted_instance(kz: Any) -> None:
@@ -107,13 +139,21 @@ def main(rounds: int = 15, per_round: int = 20, block: int = 5) -> None:
 
         def register(_ctx: Any, _data: Any, _params: Any) -> dict[str, Any]:
             n = next(counter)
-            return {"number": f"DS-2026-{n:05d}", "sequence": n, "registered_at": "2026-11-18T10:00:00+06:00",
-                    "registered_on": "2026-11-18"}
+            return {
+                "number": f"DS-2026-{n:05d}",
+                "sequence": n,
+                "registered_at": "2026-11-18T10:00:00+06:00",
+                "registered_on": "2026-11-18",
+            }
 
-        memory_engine = wfapi.KyzmatScriptEngine(kz.script_engine().environment.helpers,  # type: ignore[attr-defined]
-                                                 {"register_in_journal": register})
-        runs = {"memory": lambda: in_memory_instance(version.bundle, memory_engine),
-                "persisted": lambda: persisted_instance(kz)}
+        memory_engine = wfapi.KyzmatScriptEngine(
+            kz.script_engine().environment.helpers,  # type: ignore[attr-defined]
+            {"register_in_journal": register},
+        )
+        runs = {
+            "memory": lambda: in_memory_instance(version.bundle, memory_engine),
+            "persisted": lambda: persisted_instance(kz),
+        }
         for _ in range(3):  # warm up caches and the sandbox's compiled code
             for run in runs.values():
                 run()
@@ -133,16 +173,25 @@ def main(rounds: int = 15, per_round: int = 20, block: int = 5) -> None:
             db.append(per_round / wall["persisted"])
             cpu_ratios.append(cpu["memory"] / cpu["persisted"])
     in_memory, persisted = statistics.median(mem), statistics.median(db)
-    print(json.dumps({
-        "benchmark": "engine", "process": "citizen_service", "steps_per_instance": len(STEPS) + 1,
-        "rounds": rounds, "instances_per_round": per_round, "block": block,
-        "in_memory_per_s": round(in_memory, 1), "persisted_per_s": round(persisted, 1),
-        "ratio": round(persisted / in_memory, 3),
-        "ratio_per_round": [round(d / m, 3) for d, m in zip(db, mem, strict=True)],
-        # The same ratio from this process's CPU time: what the engine costs, without the time the
-        # other processes of a shared machine take from it (the wall-clock ratio is the target).
-        "ratio_cpu": round(statistics.median(cpu_ratios), 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "engine",
+                "process": "citizen_service",
+                "steps_per_instance": len(STEPS) + 1,
+                "rounds": rounds,
+                "instances_per_round": per_round,
+                "block": block,
+                "in_memory_per_s": round(in_memory, 1),
+                "persisted_per_s": round(persisted, 1),
+                "ratio": round(persisted / in_memory, 3),
+                "ratio_per_round": [round(d / m, 3) for d, m in zip(db, mem, strict=True)],
+                # The same ratio from this process's CPU time: what the engine costs, without the time the
+                # other processes of a shared machine take from it (the wall-clock ratio is the target).
+                "ratio_cpu": round(statistics.median(cpu_ratios), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -21,10 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench import engine as engine_bench  # noqa: E402
-from engine import cases, processes  # noqa: E402
-from engine.db import transaction  # noqa: E402
-from engine.models import ProcessInstance, Timer, User  # noqa: E402
-from engine.scheduler import start_in_process  # noqa: E402
+from engine.definitions import publishing as processes
+from engine.platform.db import transaction
+from engine.platform.models import ProcessInstance, Timer, User
+from engine.runtime import cases
+from engine.worker import start_in_process
 
 DIAGRAM = Path(__file__).resolve().parent / "timer_wait.bpmn"
 PENDING = 10_000
@@ -37,7 +38,9 @@ def setup(tmp: Path) -> Any:
     short = xml.replace(b'"PT1H"', b'"PT2S"').replace(b'id="timer_wait"', b'id="timer_wait_short"')
     with transaction(kz.sessions) as s:
         for name, content in (("timer_wait.bpmn", xml), ("timer_wait_short.bpmn", short)):
-            processes.publish(s, content, name, forms_dir=kz.settings.forms_dir, now=kz.clock.now(), note="bench")
+            processes.publish(
+                s, content, name, forms_dir=kz.settings.forms_dir, now=kz.clock.now(), note="bench"
+            )
     return kz
 
 
@@ -69,26 +72,43 @@ def main(rounds: int = 5, near: int = 100) -> None:
                 deadline = time.monotonic() + 120
                 while True:
                     with kz.sessions() as s:
-                        left = s.scalar(select(func.count()).select_from(Timer).where(
-                            Timer.instance_id.in_(ids), Timer.status == "waiting"))
+                        left = s.scalar(
+                            select(func.count())
+                            .select_from(Timer)
+                            .where(Timer.instance_id.in_(ids), Timer.status == "waiting")
+                        )
                     if not left or time.monotonic() > deadline:
                         break
                     time.sleep(0.2)
                 with kz.sessions() as s:
-                    rows = s.execute(select(Timer.due_at, Timer.fired_at).where(Timer.instance_id.in_(ids))).all()
-                    done = s.scalar(select(func.count()).select_from(ProcessInstance).where(
-                        ProcessInstance.id.in_(ids), ProcessInstance.status == "completed"))
+                    rows = s.execute(
+                        select(Timer.due_at, Timer.fired_at).where(Timer.instance_id.in_(ids))
+                    ).all()
+                    done = s.scalar(
+                        select(func.count())
+                        .select_from(ProcessInstance)
+                        .where(ProcessInstance.id.in_(ids), ProcessInstance.status == "completed")
+                    )
                 assert done == near, f"only {done} of {near} cases completed"
                 delays = sorted((fired - due).total_seconds() for due, fired in rows)
                 medians.append(statistics.median(delays))
                 p99s.append(delays[min(len(delays) - 1, round(0.99 * (len(delays) - 1)))])
         finally:
             stop.set()
-    print(json.dumps({
-        "benchmark": "timers", "pending": min(pending_seen), "rounds": rounds, "timers_per_round": near,
-        "median_delay_s": round(statistics.median(medians), 3), "p99_delay_s": round(statistics.median(p99s), 3),
-        "median_per_round": [round(m, 3) for m in medians], "p99_per_round": [round(p, 3) for p in p99s],
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "timers",
+                "pending": min(pending_seen),
+                "rounds": rounds,
+                "timers_per_round": near,
+                "median_delay_s": round(statistics.median(medians), 3),
+                "p99_delay_s": round(statistics.median(p99s), 3),
+                "median_per_round": [round(m, 3) for m in medians],
+                "p99_per_round": [round(p, 3) for p in p99s],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,14 +16,21 @@ from babel.dates import format_date
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from engine.calendar import to_local_date
-from engine.config import REPO_ROOT
-from engine.context import Kyzmat, create_kyzmat
-from engine.models import HumanTask
+from engine.bootstrap import create_kyzmat
+from engine.calendar.days import to_local_date
+from engine.platform.config import REPO_ROOT
+from engine.platform.models import HumanTask
+from engine.runtime.context import Kyzmat
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 DEMO_PASSWORD = "kyzmat-demo"
 
@@ -174,7 +181,9 @@ class Watch:
     errors: list[str]
 
     def foreign(self) -> list[str]:
-        return [u for u in self.urls if not (u.startswith(self.origin + "/") or u.startswith(("data:", "blob:")))]
+        return [
+            u for u in self.urls if not (u.startswith(self.origin + "/") or u.startswith(("data:", "blob:")))
+        ]
 
 
 def watch(page: object, origin: str) -> Watch:
@@ -193,8 +202,10 @@ def bytes_over_the_wire(page: object, path: str) -> tuple[int, dict[str, int]]:
     urls: dict[str, str] = {}
     sizes: dict[str, int] = {}
     cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
-    cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(urls.get(e["requestId"], e["requestId"]),
-                                                                  int(e["encodedDataLength"])))
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: sizes.__setitem__(urls.get(e["requestId"], e["requestId"]), int(e["encodedDataLength"])),
+    )
     page.goto(path)
     page.wait_for_load_state("networkidle")
     cdp.detach()
@@ -213,7 +224,9 @@ def today() -> date:
 def open_steps(server: LiveServer, instance_id: int) -> dict[str, HumanTask]:
     """The case's open steps by step id, read from the live server's database."""
     with server.kz.sessions() as s:
-        rows = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open"))
+        rows = s.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open")
+        )
         return {t.step_id: t for t in rows}
 
 
@@ -228,7 +241,9 @@ def instance_of(page: object) -> int:
 class Clerk:
     """One browser context per person: logs in, checks every page it sees, walks its steps."""
 
-    def __init__(self, chromium: object, server: LiveServer, username: str, lang: str, viewport: dict) -> None:
+    def __init__(
+        self, chromium: object, server: LiveServer, username: str, lang: str, viewport: dict
+    ) -> None:
         self.context = chromium.new_context(base_url=server.url, viewport=viewport)
         self.context.set_default_timeout(10_000)
         self.page = self.context.new_page()
@@ -269,5 +284,3 @@ class Clerk:
         assert self.seen.foreign() == [], self.seen.foreign()
         assert self.seen.errors == [], self.seen.errors
         self.context.close()
-
-

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from engine.context import Kyzmat
-from engine.models import ProcessInstance, User
+from engine.platform.models import ProcessInstance, User
+from engine.runtime.context import Kyzmat
 from tests.test_process_d_scenarios import ALL_DOCS, Walk, intake
 
 
@@ -22,10 +22,20 @@ def registered_case(kz: Kyzmat, session: Session, user: Callable[[str], User]) -
 
 
 def hand_over(walk: Walk) -> ProcessInstance:
-    walk.complete("D_11_prepare_municipal", {"outcome": "document", "document_number": "142",
-                                             "result_transferred_to_csc": True}, username="specialist")
+    walk.complete(
+        "D_11_prepare_municipal",
+        {"outcome": "document", "document_number": "142", "result_transferred_to_csc": True},
+        username="specialist",
+    )
     registered_on = walk.data()["registration"]["registered_on"]  # handed over that day (not before it)
-    walk.complete("D_13_hand_over", {"outcome": "document", "result_handed_over": True,
-                                     "handed_over_on": registered_on, "evaluation_sheet_offered": True})
+    walk.complete(
+        "D_13_hand_over",
+        {
+            "outcome": "document",
+            "result_handed_over": True,
+            "handed_over_on": registered_on,
+            "evaluation_sheet_offered": True,
+        },
+    )
     assert walk.instance is not None and walk.instance.status == "completed"
     return walk.instance

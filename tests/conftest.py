@@ -13,11 +13,14 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import demo, processes, schema
-from engine.config import REPO_ROOT, Settings
-from engine.context import Kyzmat, create_kyzmat
-from engine.db import make_engine, transaction
-from engine.models import User
+from engine.bootstrap import create_kyzmat
+from engine.definitions import publishing as processes
+from engine.demo import data as demo
+from engine.platform import schema
+from engine.platform.config import REPO_ROOT, Settings
+from engine.platform.db import make_engine, transaction
+from engine.platform.models import User
+from engine.runtime.context import Kyzmat
 
 # The reception form of Process D (D_02) as typed data, for tests that walk a citizen's request.
 RECEPTION = {
@@ -35,9 +38,15 @@ BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 
 def make_settings(var_dir: Path, url: str, **overrides: Any) -> Settings:
     return Settings.from_env(
-        {}, database_url=url, var_dir=var_dir, processes_dir=REPO_ROOT / "processes",
-        forms_dir=REPO_ROOT / "forms", secret_key="test-secret", attachments_dir=var_dir / "attachments",
-        scheduler=False, **overrides,
+        {},
+        database_url=url,
+        var_dir=var_dir,
+        processes_dir=REPO_ROOT / "processes",
+        forms_dir=REPO_ROOT / "forms",
+        secret_key="test-secret",
+        attachments_dir=var_dir / "attachments",
+        scheduler=False,
+        **overrides,
     )
 
 
@@ -45,6 +54,25 @@ def reset_postgres(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
+
+
+def postgres_database(name: str, *, drop: bool = False) -> str:
+    """Create (or with `drop`, drop) a database of this run's own on the test server; return its URL.
+
+    Every run works in databases named after its process, so runs that overlap on one server (two
+    developers, or two branches) never drop each other's tables."""
+    from sqlalchemy.engine import make_url
+
+    assert POSTGRES_URL is not None
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if not drop:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def prepare_database(url: str, var_dir: Path) -> Engine:
@@ -68,11 +96,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def db_engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     var_dir = tmp_path_factory.mktemp(f"var-{backend}")
-    url = f"sqlite:///{var_dir / 'test.sqlite3'}" if backend == "sqlite" else POSTGRES_URL
-    assert url is not None
+    pg_name = f"kyzmat_test_{os.getpid()}"
+    url = f"sqlite:///{var_dir / 'test.sqlite3'}" if backend == "sqlite" else postgres_database(pg_name)
     engine = prepare_database(url, var_dir)
     yield engine
     engine.dispose()
+    if backend == "postgres":
+        postgres_database(pg_name, drop=True)
 
 
 @pytest.fixture
@@ -80,9 +110,12 @@ def kz(db_engine: Engine, tmp_path: Path) -> Iterator[Kyzmat]:
     """A runtime whose every session joins one outer transaction, rolled back after the test."""
     connection = db_engine.connect()
     outer = connection.begin()
-    k = create_kyzmat(make_settings(tmp_path, str(db_engine.url.render_as_string(hide_password=False))),
-                      engine=db_engine)
-    k.sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    k = create_kyzmat(
+        make_settings(tmp_path, str(db_engine.url.render_as_string(hide_password=False))), engine=db_engine
+    )
+    k.sessions = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     k.read_sessions = k.sessions
     yield k
     outer.rollback()

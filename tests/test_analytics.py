@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from engine.analytics import CaseFact, Figures, Period, SheetFact, build_report, rank
-from engine.calendar import WorkingCalendar
+from engine.calendar.days import WorkingCalendar
+from engine.monitoring.analytics import CaseFact, Figures, Period, SheetFact, build_report, rank
 
 A, B = 1, 2
 TERMS = {"M2": 3, "AM1": 10, "S1": 20}
@@ -15,8 +15,9 @@ CAL = WorkingCalendar({})
 AS_OF = date(2025, 12, 31)
 
 # Every day the fixture counts on is a working day (Mon-Fri, no public holiday): checked below.
-DAYS = [date(2025, 2, d) for d in (3, 4, 5, 6, 7, 10)] + [date(2025, 6, d) for d in (16, 17, 18, 19, 20, 23, 24,
-                                                                                        25, 26, 27, 30)]
+DAYS = [date(2025, 2, d) for d in (3, 4, 5, 6, 7, 10)] + [
+    date(2025, 6, d) for d in (16, 17, 18, 19, 20, 23, 24, 25, 26, 27, 30)
+]
 
 CASES = [
     # c1: registered Mon 3 Feb, result Wed 5 Feb: 2 working days (Tue, Wed) against 3, on time.
@@ -35,21 +36,44 @@ CASES = [
     CaseFact(A, "M2", date(2025, 6, 17), True),
 ]
 
-FULLY = dict.fromkeys(("q1_schedule", "q2_premises", "q3_queue", "q4_time", "q5_competence", "q6_politeness",
-                       "q7_overall", "q8_information"), "fully_satisfied")
+FULLY = dict.fromkeys(
+    (
+        "q1_schedule",
+        "q2_premises",
+        "q3_queue",
+        "q4_time",
+        "q5_competence",
+        "q6_politeness",
+        "q7_overall",
+        "q8_information",
+    ),
+    "fully_satisfied",
+)
 PARTLY = dict.fromkeys(FULLY, "partially_satisfied")
 SHEETS = [
     # s1: fully on six, "not satisfied" with the queue, "hard to answer" on information; unfounded actions.
-    SheetFact(A, "M2", date(2025, 2, 5), "full",
-              {**FULLY, "q3_queue": "not_satisfied", "q8_information": "hard_to_answer",
-               "unfounded_actions": True, "unfounded_kinds": ["unofficial_queue", "extra_documents"],
-               "corruption": False}),
+    SheetFact(
+        A,
+        "M2",
+        date(2025, 2, 5),
+        "full",
+        {
+            **FULLY,
+            "q3_queue": "not_satisfied",
+            "q8_information": "hard_to_answer",
+            "unfounded_actions": True,
+            "unfounded_kinds": ["unofficial_queue", "extra_documents"],
+            "corruption": False,
+        },
+    ),
     # s2: partially on all eight; corruption reported.
     SheetFact(A, "M2", date(2025, 2, 10), "full", {**PARTLY, "unfounded_actions": False, "corruption": True}),
     # s3: the short sheet, fully satisfied.
     SheetFact(B, "M2", date(2025, 2, 7), "short", {"result": "fully_satisfied"}),
     # s4: fully on all eight, nothing reported.
-    SheetFact(A, "AM1", date(2025, 6, 20), "full", {**FULLY, "unfounded_actions": False, "corruption": False}),
+    SheetFact(
+        A, "AM1", date(2025, 6, 20), "full", {**FULLY, "unfounded_actions": False, "corruption": False}
+    ),
     # s5: the short sheet in the third quarter, not satisfied.
     SheetFact(B, "AM1", date(2025, 7, 1), "short", {"result": "not_satisfied"}),
 ]
@@ -57,8 +81,9 @@ SHEETS = [
 
 @pytest.fixture(scope="module")
 def report():
-    return build_report(Period(2025), CASES, SHEETS, TERMS, CAL, AS_OF, {A: {"ky": "A"}, B: {"ky": "B"}},
-                        ["M2", "AM1", "S1"])
+    return build_report(
+        Period(2025), CASES, SHEETS, TERMS, CAL, AS_OF, {A: {"ky": "A"}, B: {"ky": "B"}}, ["M2", "AM1", "S1"]
+    )
 
 
 def test_fixture_days_are_working_days() -> None:
@@ -67,7 +92,14 @@ def test_fixture_days_are_working_days() -> None:
 
 def test_totals_demand_and_terms(report) -> None:
     t = report.total
-    assert (t.requests, t.registered, t.with_result, t.decided, t.on_time, t.overdue_open) == (7, 6, 4, 5, 3, 1)
+    assert (t.requests, t.registered, t.with_result, t.decided, t.on_time, t.overdue_open) == (
+        7,
+        6,
+        4,
+        5,
+        3,
+        1,
+    )
     assert t.on_time_share == pytest.approx(3 / 5)
     # actual working days 2, 5, 3, 4; deviations from the term -1, +2, 0, -6
     assert t.avg_days == pytest.approx(3.5) and t.max_days == 5
@@ -81,12 +113,15 @@ def test_satisfaction_shares_and_reports(report) -> None:
     t = report.total
     assert (t.sheets, t.full_sheets) == (5, 3)
     assert t.shares["q1_schedule"] == pytest.approx(
-        {"fully_satisfied": 2 / 3, "partially_satisfied": 1 / 3, "not_satisfied": 0, "hard_to_answer": 0})
+        {"fully_satisfied": 2 / 3, "partially_satisfied": 1 / 3, "not_satisfied": 0, "hard_to_answer": 0}
+    )
     assert t.shares["q3_queue"] == pytest.approx(
-        {"fully_satisfied": 1 / 3, "partially_satisfied": 1 / 3, "not_satisfied": 1 / 3, "hard_to_answer": 0})
+        {"fully_satisfied": 1 / 3, "partially_satisfied": 1 / 3, "not_satisfied": 1 / 3, "hard_to_answer": 0}
+    )
     assert t.shares["q8_information"]["hard_to_answer"] == pytest.approx(1 / 3)
     assert t.shares["result"] == pytest.approx(
-        {"fully_satisfied": 0.5, "partially_satisfied": 0, "not_satisfied": 0.5, "hard_to_answer": 0})
+        {"fully_satisfied": 0.5, "partially_satisfied": 0, "not_satisfied": 0.5, "hard_to_answer": 0}
+    )
     # rated answers (all but "hard to answer"): 7 + 8 + 1 + 8 + 1 = 25, of which fully 6 + 0 + 1 + 8 + 0 = 15
     assert t.satisfaction_index == pytest.approx(15 / 25)
     assert (t.unfounded, t.corruption) == (1, 1)
@@ -121,7 +156,12 @@ def test_per_municipality_and_extremes(report) -> None:
     q1 = report.extremes["fully:q1_schedule"]["municipality"]  # B has no full sheet: only A has a value
     assert (q1.low_keys, q1.high_keys) == ((A,), (A,)) and q1.low == pytest.approx(2 / 3)
     days = report.extremes["avg_days"]["service"]
-    assert (days.low, days.low_keys, days.high, days.high_keys) == (pytest.approx(10 / 3), ("M2",), 4, ("AM1",))
+    assert (days.low, days.low_keys, days.high, days.high_keys) == (
+        pytest.approx(10 / 3),
+        ("M2",),
+        4,
+        ("AM1",),
+    )
     pair = report.by_pair[("M2", B)]
     assert (pair.requests, pair.on_time, pair.sheets) == (1, 1, 1)
 
@@ -134,8 +174,16 @@ def test_quarters(report) -> None:
 
 def test_problems_noted(report) -> None:
     codes = [(code, p.get("service") or p.get("question")) for code, p in report.problems]
-    assert codes == [("late", "M2"), ("deviation", "M2"), ("dissatisfied", "M2"), ("late", "AM1"),
-                     ("unfounded", None), ("corruption", None), ("question", "q3_queue"), ("question", "result")]
+    assert codes == [
+        ("late", "M2"),
+        ("deviation", "M2"),
+        ("dissatisfied", "M2"),
+        ("late", "AM1"),
+        ("unfounded", None),
+        ("corruption", None),
+        ("question", "q3_queue"),
+        ("question", "result"),
+    ]
 
 
 def test_ranking_ties_share_a_rank() -> None:

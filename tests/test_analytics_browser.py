@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from engine import demo_history
+from engine.demo import history as demo_history
 from tests.browser import LiveServer, login, screenshot
 
 pytestmark = pytest.mark.browser

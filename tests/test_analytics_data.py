@@ -17,21 +17,32 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import webapp
-from engine import analytics, analytics_report, demo_history, evaluation
-from engine.analytics import CaseFact, Period
-from engine.analytics_words import word
-from engine.context import Kyzmat
-from engine.demo import DEMO_PASSWORD
-from engine.models import EvaluationSheet, Municipality, ProcessInstance, User
+from engine.citizens import evaluation
+from engine.demo import history as demo_history
+from engine.demo.data import DEMO_PASSWORD
+from engine.monitoring import analytics
+from engine.monitoring import report as analytics_report
+from engine.monitoring.analytics import CaseFact, Period
+from engine.monitoring.words import word
+from engine.platform.models import EvaluationSheet, Municipality, ProcessInstance, User
+from engine.runtime.context import Kyzmat
 from tests.test_process_d_scenarios import ALL_DOCS, Walk, intake
 
 # Tuesday 3 February 2026, 10:00 in Bishkek; 4, 5, 6 and 9 February are working days.
 REGISTERED = datetime(2026, 2, 3, 4, 0, tzinfo=UTC)
-FULL_ANSWERS = {"age": 41, "gender": "female", "health_limitations": False,
-                **dict.fromkeys(("q1_schedule", "q2_premises", "q3_queue", "q4_time", "q5_competence",
-                                 "q6_politeness", "q7_overall"), "fully_satisfied"),
-                "q8_information": "not_satisfied", "unfounded_actions": True, "unfounded_kinds": ["unofficial_queue"],
-                "corruption": False}
+FULL_ANSWERS = {
+    "age": 41,
+    "gender": "female",
+    "health_limitations": False,
+    **dict.fromkeys(
+        ("q1_schedule", "q2_premises", "q3_queue", "q4_time", "q5_competence", "q6_politeness", "q7_overall"),
+        "fully_satisfied",
+    ),
+    "q8_information": "not_satisfied",
+    "unfounded_actions": True,
+    "unfounded_kinds": ["unofficial_queue"],
+    "corruption": False,
+}
 
 
 def served(walk: Walk, ready: datetime, username: str = "specialist", *, late: bool = False) -> None:
@@ -42,13 +53,23 @@ def served(walk: Walk, ready: datetime, username: str = "specialist", *, late: b
     walk.complete("D_10_forward", {"forwarded_to": "Айыл өкмөтү"})
     with time_machine.travel(ready, tick=False):
         if late:
-            from engine import cases
+            from engine.runtime import cases
+
             cases.fire_due_timers(walk.kz, walk.session)
-        walk.complete("D_11_prepare_municipal", {"outcome": "document", "document_number": "7",
-                                                 "result_transferred_to_csc": True}, username=username)
-        walk.complete("D_13_hand_over", {"outcome": "document", "result_handed_over": True,
-                                         "handed_over_on": ready.date().isoformat(),
-                                         "evaluation_sheet_offered": True})
+        walk.complete(
+            "D_11_prepare_municipal",
+            {"outcome": "document", "document_number": "7", "result_transferred_to_csc": True},
+            username=username,
+        )
+        walk.complete(
+            "D_13_hand_over",
+            {
+                "outcome": "document",
+                "result_handed_over": True,
+                "handed_over_on": ready.date().isoformat(),
+                "evaluation_sheet_offered": True,
+            },
+        )
 
 
 @pytest.fixture
@@ -63,34 +84,57 @@ def dataset(kz: Kyzmat, session: Session, user: Callable[[str], User]) -> dict[s
         served(Walk(kz, session, user), datetime(2026, 2, 9, 9, 0, tzinfo=UTC), late=True)
         consult = Walk(kz, session, user)
         intake(consult, "S1")
-        consult.complete("D_04_state_consultation", {"notification_help_given": True,
-                                                      "schedule_and_contacts_given": True,
-                                                      "next_step": "visit_state_body"})
+        consult.complete(
+            "D_04_state_consultation",
+            {
+                "notification_help_given": True,
+                "schedule_and_contacts_given": True,
+                "next_step": "visit_state_body",
+            },
+        )
         other = Walk(kz, session, user)
         other.instance = None
-        from engine import cases
+        from engine.runtime import cases
+
         other.instance = cases.start_case(kz, session, user("operator2"), "citizen_service")
-        other.complete("D_02_reception", {"applicant_name": "Нурбек Осмонов", "village": "Борбор",
-                                          "remote_village": False, "is_representative": False,
-                                          "appeal_form": "oral", "service_code": "M1"}, username="operator2")
+        other.complete(
+            "D_02_reception",
+            {
+                "applicant_name": "Нурбек Осмонов",
+                "village": "Борбор",
+                "remote_village": False,
+                "is_representative": False,
+                "appeal_form": "oral",
+                "service_code": "M1",
+            },
+            username="operator2",
+        )
         other.complete("D_03_advise", {"documents_help_given": True}, username="operator2")
-        other.complete("D_06_check_documents", {"documents_received": ["application"], "documents_complete": True},
-                       username="operator2")
+        other.complete(
+            "D_06_check_documents",
+            {"documents_received": ["application"], "documents_complete": True},
+            username="operator2",
+        )
     ids = dict(session.execute(select(Municipality.code, Municipality.id)).all())
     return {"sadyrbaev": ids["sadyrbaev"], "kyzyl-adyr": ids["kyzyl-adyr"]}
 
 
 def test_case_facts_are_read_from_the_cases(kz: Kyzmat, session: Session, dataset: dict[str, int]) -> None:
     ds, ka = dataset["sadyrbaev"], dataset["kyzyl-adyr"]
-    facts = sorted(analytics.load_case_facts(session, Period(2026, 1)), key=lambda f: (f.municipality_id, f.service_code,
-                                                                                         f.ready_on or date.min))
+    facts = sorted(
+        analytics.load_case_facts(session, Period(2026, 1)),
+        key=lambda f: (f.municipality_id, f.service_code, f.ready_on or date.min),
+    )
     feb = lambda d: date(2026, 2, d)  # noqa: E731
-    assert facts == sorted([
-        CaseFact(ds, "M2", feb(3), True, feb(6), feb(5), True),
-        CaseFact(ds, "M2", feb(3), True, feb(6), feb(9), False),
-        CaseFact(ds, "S1", feb(3), False, None, None, None),
-        CaseFact(ka, "M1", feb(3), True, feb(6), None, None),  # no step with a deadline is done yet
-    ], key=lambda f: (f.municipality_id, f.service_code, f.ready_on or date.min))
+    assert facts == sorted(
+        [
+            CaseFact(ds, "M2", feb(3), True, feb(6), feb(5), True),
+            CaseFact(ds, "M2", feb(3), True, feb(6), feb(9), False),
+            CaseFact(ds, "S1", feb(3), False, None, None, None),
+            CaseFact(ka, "M1", feb(3), True, feb(6), None, None),  # no step with a deadline is done yet
+        ],
+        key=lambda f: (f.municipality_id, f.service_code, f.ready_on or date.min),
+    )
     assert analytics.load_case_facts(session, Period(2026, 2)) == []
     assert [f.municipality_id for f in analytics.load_case_facts(session, Period(2026), [ka])] == [ka]
 
@@ -100,7 +144,14 @@ def test_report_of_the_cases(kz: Kyzmat, session: Session, dataset: dict[str, in
         report = analytics.monitoring_report(kz, session, Period(2026), [dataset["sadyrbaev"]])
         everywhere = analytics.monitoring_report(kz, session, Period(2026))
     m2 = report.by_service["M2"]
-    assert (m2.requests, m2.decided, m2.on_time, m2.avg_days, m2.max_days, m2.max_deviation) == (2, 2, 1, 3, 4, 1)
+    assert (m2.requests, m2.decided, m2.on_time, m2.avg_days, m2.max_days, m2.max_deviation) == (
+        2,
+        2,
+        1,
+        3,
+        4,
+        1,
+    )
     assert report.total.requests == 3 and report.total.sheets == 1 and report.total.unfounded == 1
     assert report.total.shares["q8_information"]["not_satisfied"] == 1
     assert report.demand_ranking == [(1, "M2", 2.0), (2, "S1", 1.0)]
@@ -110,8 +161,9 @@ def test_report_of_the_cases(kz: Kyzmat, session: Session, dataset: dict[str, in
     assert analytics.years_with_data(session) == [2026]
 
 
-def test_final_report_pdf_has_the_charts_the_indicators_and_the_annex(kz: Kyzmat, session: Session,
-                                                                       dataset: dict[str, int]) -> None:
+def test_final_report_pdf_has_the_charts_the_indicators_and_the_annex(
+    kz: Kyzmat, session: Session, dataset: dict[str, int]
+) -> None:
     pdf = analytics_report.final_report_pdf(kz, session, 2026, "ru")
     reader = PdfReader(io.BytesIO(pdf))
     text = "\n".join(page.extract_text() for page in reader.pages)
@@ -122,9 +174,9 @@ def test_final_report_pdf_has_the_charts_the_indicators_and_the_annex(kz: Kyzmat
     for chart in ("chart_demand", "chart_on_time", "chart_terms", "chart_satisfaction", "chart_quarters"):
         assert word(chart, "ru") in flat, chart
     assert "Справка с места жительства" in flat and "Айыл окмоту" in flat  # FR-1: service and its provider
-    annex = flat[flat.index(word("s_annex", "ru")):]
+    annex = flat[flat.index(word("s_annex", "ru")) :]
     assert "3 — Не удовлетворён(а)" in annex  # the legend of the answer numbers
-    row = annex[annex.index("2026-02-03"):]
+    row = annex[annex.index("2026-02-03") :]
     assert row.split()[:4] == ["2026-02-03", "Айыл", "окмоту", "им."]
     assert "1 1 1 1 1 1 1 3 Да Организация неофициальной очереди Нет" in row
     # the problems noted name the late service
@@ -136,7 +188,15 @@ def test_final_report_pdf_has_the_charts_the_indicators_and_the_annex(kz: Kyzmat
 def test_xlsx_and_csv(kz: Kyzmat, session: Session, dataset: dict[str, int]) -> None:
     report = analytics.monitoring_report(kz, session, Period(2026))
     book = load_workbook(io.BytesIO(analytics_report.report_xlsx(report, "ru")))
-    assert book.sheetnames == ["Услуги", "Муниципалитеты", "Кварталы", "Вопросы", "Рейтинг", "Показатели", "Ответы"]
+    assert book.sheetnames == [
+        "Услуги",
+        "Муниципалитеты",
+        "Кварталы",
+        "Вопросы",
+        "Рейтинг",
+        "Показатели",
+        "Ответы",
+    ]
     services = {row[0]: row for row in book["Услуги"].iter_rows(min_row=2, values_only=True)}
     assert set(services) == {"M1", "M2", "S1"}
     assert services["M2"][4] == 2 and services["M2"][5] == 0.5  # requests, share on time
@@ -169,8 +229,13 @@ def test_council_sees_its_own_csc_only(app: Flask, dataset: dict[str, int]) -> N
     assert 'style="' not in page  # the CSP (style-src 'self') would drop inline styles: charts use attributes
     figures = council.get("/analytics/services.csv?year=2026").get_data(as_text=True)
     assert "M1" not in figures  # Kyzyl-Adyr's request is not in the council's figures
-    for url in ("/analytics/", "/analytics/report.pdf", "/analytics/report.xlsx", "/analytics/answers.csv",
-                "/analytics/services.csv"):
+    for url in (
+        "/analytics/",
+        "/analytics/report.pdf",
+        "/analytics/report.xlsx",
+        "/analytics/answers.csv",
+        "/analytics/services.csv",
+    ):
         resp = council.get(f"{url}?year=2026&municipality={dataset['kyzyl-adyr']}")
         assert resp.status_code == 403, url
         assert "Сизге муну көрүүгө же аткарууга уруксат жок." in resp.get_data(as_text=True)
@@ -205,8 +270,11 @@ def test_bad_filters_are_explained_in_kyrgyz(app: Flask) -> None:
 
 def test_demo_year_is_generated_through_the_engine_and_removed(kz: Kyzmat, session: Session) -> None:
     made = demo_history.generate(kz, session, year=2025, count=16, seed=3)
-    demo_ids = list(session.scalars(select(ProcessInstance.id).where(
-        ProcessInstance.summary["demo"].as_boolean().is_(True))))
+    demo_ids = list(
+        session.scalars(
+            select(ProcessInstance.id).where(ProcessInstance.summary["demo"].as_boolean().is_(True))
+        )
+    )
     assert made == 16 and len(demo_ids) == 16
     sheets = session.scalar(select(func.count()).select_from(EvaluationSheet))
     assert sheets > 0

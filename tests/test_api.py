@@ -16,14 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import webapp
-from engine.context import Kyzmat
-from engine.demo import DEMO_PASSWORD
-from engine.models import AuditEvent, HumanTask, User
+from engine.demo.data import DEMO_PASSWORD
+from engine.platform.models import AuditEvent, HumanTask, User
+from engine.runtime.context import Kyzmat
 from tests.conftest import RECEPTION
 
 REQUIRED_KY = "Бул талааны толтуруу милдеттүү."
 REQUIRED_RU = "Обязательное поле."
-
 
 
 def basic(username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
@@ -56,8 +55,9 @@ class Api:
         return self.client.get(f"/api/v1{path}", headers={**basic(username), **kw.pop("headers", {})}, **kw)
 
     def post(self, path: str, body: Any, username: str = "operator", **kw: Any) -> Any:
-        return self.client.post(f"/api/v1{path}", json=body, headers={**basic(username), **kw.pop("headers", {})},
-                                **kw)
+        return self.client.post(
+            f"/api/v1{path}", json=body, headers={**basic(username), **kw.pop("headers", {})}, **kw
+        )
 
     def start(self, username: str = "operator") -> dict[str, Any]:
         resp = self.post("/cases", {"process_id": "citizen_service"}, username)
@@ -176,8 +176,9 @@ def test_start_case_refused_to_a_role_that_does_not_start_it(api: Api) -> None:
     assert "error" in resp.get_json()
 
 
-def test_new_step_is_in_the_operators_inbox_only_in_their_municipality(api: Api, session: Session,
-                                                                          user: Callable[[str], User]) -> None:
+def test_new_step_is_in_the_operators_inbox_only_in_their_municipality(
+    api: Api, session: Session, user: Callable[[str], User]
+) -> None:
     case = api.start()
     task_id = case["next_task_id"]
 
@@ -198,7 +199,10 @@ def test_new_step_is_in_the_operators_inbox_only_in_their_municipality(api: Api,
         assert api.post(f"/tasks/{task_id}/claim", {}).status_code == 200
         mine, available = ids("operator", "mine"), ids("operator", "available")
     assert task_id in mine and task_id not in available
-    assert task_id in ids("operator", "due_soon") + ids("operator", "overdue") or api.task(task_id)["due_at"] is None
+    assert (
+        task_id in ids("operator", "due_soon") + ids("operator", "overdue")
+        or api.task(task_id)["due_at"] is None
+    )
     # Nobody else sees it: not the other municipality's operator, not another role.
     for other in ("operator2", "specialist"):
         for view in ("mine", "available", "overdue", "due_soon"):
@@ -232,15 +236,24 @@ def test_other_municipality_may_not_read_the_case_or_step(api: Api) -> None:
 
 
 def _completed_count(session: Session, task_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "task_completed", AuditEvent.detail["task_id"].as_integer() == task_id)) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.action == "task_completed", AuditEvent.detail["task_id"].as_integer() == task_id
+            )
+        )
+        or 0
+    )
 
 
 def test_invalid_data_is_refused_with_kyrgyz_field_errors(api: Api, session: Session) -> None:
     case = api.start()
     task_id = case["next_task_id"]
-    resp = api.post(f"/tasks/{task_id}/complete",
-                    {"data": {"applicant_name": "Асель Бекова", "remote_village": "maybe"}})
+    resp = api.post(
+        f"/tasks/{task_id}/complete", {"data": {"applicant_name": "Асель Бекова", "remote_village": "maybe"}}
+    )
     assert resp.status_code == 422
     fields = resp.get_json()["fields"]
     assert fields["village"] == REQUIRED_KY
@@ -257,8 +270,9 @@ def test_invalid_data_is_refused_with_kyrgyz_field_errors(api: Api, session: Ses
     assert _completed_count(session, task_id) == 0
 
 
-def test_field_errors_follow_the_users_language(api: Api, session: Session,
-                                                user: Callable[[str], User]) -> None:
+def test_field_errors_follow_the_users_language(
+    api: Api, session: Session, user: Callable[[str], User]
+) -> None:
     task_id = api.start()["next_task_id"]
     operator = user("operator")
     operator.locale = "ru"
@@ -271,7 +285,9 @@ def test_field_errors_follow_the_users_language(api: Api, session: Session,
 def test_stale_lock_version_is_a_conflict(api: Api) -> None:
     case = api.start()
     task_id = case["next_task_id"]
-    resp = api.post(f"/tasks/{task_id}/complete", {"data": RECEPTION, "lock_version": case["lock_version"] - 1})
+    resp = api.post(
+        f"/tasks/{task_id}/complete", {"data": RECEPTION, "lock_version": case["lock_version"] - 1}
+    )
     assert resp.status_code == 409
     assert resp.get_json()["error"]
     assert api.task(task_id)["status"] == "open"
@@ -315,18 +331,25 @@ def test_wrong_password_is_refused(client: FlaskClient) -> None:
     assert resp.get_json()["error"]
     assert resp.headers["WWW-Authenticate"].startswith("Basic ")
     assert client.get("/api/v1/tasks", headers=basic("nobody")).status_code == 401
-    resp = client.post("/api/v1/cases", json={"process_id": "citizen_service"},
-                       headers=basic("operator", "not-the-password"))
+    resp = client.post(
+        "/api/v1/cases", json={"process_id": "citizen_service"}, headers=basic("operator", "not-the-password")
+    )
     assert resp.status_code == 401
 
 
 def test_a_post_that_is_not_json_is_refused(api: Api, client: FlaskClient) -> None:
     task_id = api.start()["next_task_id"]
-    resp = client.post(f"/api/v1/tasks/{task_id}/complete", data={"applicant_name": "x"}, headers=basic("operator"))
+    resp = client.post(
+        f"/api/v1/tasks/{task_id}/complete", data={"applicant_name": "x"}, headers=basic("operator")
+    )
     assert resp.status_code == 415
     assert resp.get_json()["error"]
-    resp = client.post("/api/v1/cases", data='{"process_id": "citizen_service"}', content_type="text/plain",
-                       headers=basic("operator"))
+    resp = client.post(
+        "/api/v1/cases",
+        data='{"process_id": "citizen_service"}',
+        content_type="text/plain",
+        headers=basic("operator"),
+    )
     assert resp.status_code == 415
     assert api.task(task_id)["status"] == "open"
 
@@ -358,8 +381,9 @@ def test_happy_path_of_process_d_through_the_api(api: Api, session: Session) -> 
     assert api.task(nxt)["step_id"] == "D_03_advise"
     nxt = api.complete(nxt, {"documents_help_given": True})["next_task_id"]
     assert api.task(nxt)["step_id"] == "D_06_check_documents"
-    after_check = api.complete(nxt, {"documents_received": ["application", "id_document", "house_book"],
-                                     "documents_complete": True})
+    after_check = api.complete(
+        nxt, {"documents_received": ["application", "id_document", "house_book"], "documents_complete": True}
+    )
     assert after_check["reference"] == "DS-2026-00001"
     nxt = after_check["next_task_id"]
     assert api.task(nxt)["step_id"] == "D_09_issue_receipt"
@@ -370,11 +394,21 @@ def test_happy_path_of_process_d_through_the_api(api: Api, session: Session) -> 
 
     prepare = api.open_task(case_id, "D_11_prepare_municipal", "specialist")
     assert prepare["role"] == "ao_specialist"
-    api.complete(prepare["id"], {"outcome": "document", "document_number": "142",
-                                 "result_transferred_to_csc": True}, "specialist")
+    api.complete(
+        prepare["id"],
+        {"outcome": "document", "document_number": "142", "result_transferred_to_csc": True},
+        "specialist",
+    )
     hand_over = api.open_task(case_id, "D_13_hand_over")
-    done = api.complete(hand_over["id"], {"outcome": "document", "result_handed_over": True,
-                                          "handed_over_on": "2026-11-20", "evaluation_sheet_offered": True})
+    done = api.complete(
+        hand_over["id"],
+        {
+            "outcome": "document",
+            "result_handed_over": True,
+            "handed_over_on": "2026-11-20",
+            "evaluation_sheet_offered": True,
+        },
+    )
     assert done["status"] == "completed"
     assert done["next_task_id"] is None
 
@@ -384,10 +418,19 @@ def test_happy_path_of_process_d_through_the_api(api: Api, session: Session) -> 
     assert final["open_tasks"] == []
     assert final["reference"] == "DS-2026-00001"
     assert final["data"]["registration"]["number"] == "DS-2026-00001"
-    steps = session.scalars(select(HumanTask.step_id).where(HumanTask.instance_id == case_id,
-                                                            HumanTask.status == "completed")
-                            .order_by(HumanTask.id)).all()
-    assert steps == ["D_02_reception", "D_03_advise", "D_06_check_documents", "D_09_issue_receipt",
-                     "D_10_forward", "D_11_prepare_municipal", "D_13_hand_over"]
+    steps = session.scalars(
+        select(HumanTask.step_id)
+        .where(HumanTask.instance_id == case_id, HumanTask.status == "completed")
+        .order_by(HumanTask.id)
+    ).all()
+    assert steps == [
+        "D_02_reception",
+        "D_03_advise",
+        "D_06_check_documents",
+        "D_09_issue_receipt",
+        "D_10_forward",
+        "D_11_prepare_municipal",
+        "D_13_hand_over",
+    ]
     done_by_operator = api.get("/tasks?view=done").get_json()
     assert done_by_operator["total"] == 6

@@ -19,28 +19,51 @@ def board(client: FlaskClient, session: Session, lang: str = "ky", code: str = "
     resp = client.get(f"/board/{code}?lang={lang}")
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
-    return body_text(html[html.index('id="draft-list"'):html.index('id="approved-list"')])
+    return body_text(html[html.index('id="draft-list"') : html.index('id="approved-list"')])
 
 
 def to_notification(walk: Walk) -> None:
     """Two services drafted; the aiyl okmotu includes the bus and refuses the coal: A-10 is reached."""
     walk.to_preliminary_list([(BUS, "free"), (COAL, "free")])
-    walk.expertise({BUS: {**MEETS, "e1_focus_group_protocol": walk.file()},
-                    COAL: {**MEETS, "e1_focus_group_protocol": walk.file()}})
-    walk.complete("A_07_draft_list", {"draft_list": [
-        {"name": BUS, "standardisation_body": BODY, "provider": PROVIDER, "paid_or_free": "free"},
-        {"name": COAL, "standardisation_body": BODY, "provider": "Айыл өкмөтү", "paid_or_free": "free"}],
-        "wc_protocol": walk.file()})
+    walk.expertise(
+        {
+            BUS: {**MEETS, "e1_focus_group_protocol": walk.file()},
+            COAL: {**MEETS, "e1_focus_group_protocol": walk.file()},
+        }
+    )
+    walk.complete(
+        "A_07_draft_list",
+        {
+            "draft_list": [
+                {"name": BUS, "standardisation_body": BODY, "provider": PROVIDER, "paid_or_free": "free"},
+                {
+                    "name": COAL,
+                    "standardisation_body": BODY,
+                    "provider": "Айыл өкмөтү",
+                    "paid_or_free": "free",
+                },
+            ],
+            "wc_protocol": walk.file(),
+        },
+    )
 
 
 def decide_and_refuse(walk: Walk) -> None:
     walk.decide({BUS: INCLUDE, COAL: {"decision": "refuse", "paid": False, "refusal_reason": "Каражат жок"}})
-    walk.complete("A_09_refusal_notice", {"service_name": COAL, "initiator": "Кара-Булак айылынын чогулушу",
-                                          "refusal_reason": "Каражат жок", "sent_on": "2026-11-18"})
+    walk.complete(
+        "A_09_refusal_notice",
+        {
+            "service_name": COAL,
+            "initiator": "Кара-Булак айылынын чогулушу",
+            "refusal_reason": "Каражат жок",
+            "sent_on": "2026-11-18",
+        },
+    )
 
 
 def test_the_draft_list_is_public_from_the_notification_until_the_council_decides(
-        walk: Walk, client: FlaskClient, session: Session) -> None:
+    walk: Walk, client: FlaskClient, session: Session
+) -> None:
     to_notification(walk)
     assert walk.open_steps() == ["A_08_decide", "A_08_decide"]
     assert "Азыр талкууга коюлган тизменин долбоору жок." in board(client, session)  # not yet notified
@@ -51,7 +74,9 @@ def test_the_draft_list_is_public_from_the_notification_until_the_council_decide
     assert COAL not in ky  # refused by the aiyl okmotu: not in the draft
     assert "Кызматтардын аталыштары" in ky and "2026-ж., 18-ноябрь" in ky
     ru = board(client, session, "ru")
-    assert BUS in ru and "Бесплатно" in ru and "Наименования услуг" in ru and "Опубликован для обсуждения" in ru
+    assert (
+        BUS in ru and "Бесплатно" in ru and "Наименования услуг" in ru and "Опубликован для обсуждения" in ru
+    )
     assert BUS not in board(client, session, code="kyzyl-adyr")  # another municipality's board
     walk.complete("A_10_notify", {"channels": ["info_boards", "markets"]})
     assert walk.open_steps() == ["A_12_package"] and BUS in board(client, session)
@@ -62,7 +87,8 @@ def test_the_draft_list_is_public_from_the_notification_until_the_council_decide
 
 
 def test_a_returned_list_leaves_the_board_until_it_is_notified_again(
-        walk: Walk, client: FlaskClient, session: Session) -> None:
+    walk: Walk, client: FlaskClient, session: Session
+) -> None:
     to_notification(walk)
     decide_and_refuse(walk)
     walk.complete("A_10_notify", {"channels": ["info_boards"]})

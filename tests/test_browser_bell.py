@@ -7,10 +7,11 @@ from datetime import datetime, time
 import pytest
 from sqlalchemy import select
 
-from engine import cases, reminders
-from engine.calendar import BISHKEK, to_local_date
-from engine.db import transaction
-from engine.models import HumanTask, User
+from engine.calendar.days import BISHKEK, to_local_date
+from engine.deadlines import reminders
+from engine.platform.db import transaction
+from engine.platform.models import HumanTask, User
+from engine.runtime import cases
 from tests.browser import login, screenshot
 from tests.conftest import RECEPTION
 
@@ -19,19 +20,30 @@ pytestmark = pytest.mark.browser
 
 def forwarded_case(kz) -> HumanTask:
     """A citizen's request registered now; its D_10_forward step is the operator's, due tomorrow."""
-    steps = [("D_02_reception", RECEPTION), ("D_03_advise", {"documents_help_given": True}),
-             ("D_06_check_documents", {"documents_received": ["application", "id_document", "house_book"],
-                                       "documents_complete": True}),
-             ("D_09_issue_receipt", {"receipt_handed_over": True})]
+    steps = [
+        ("D_02_reception", RECEPTION),
+        ("D_03_advise", {"documents_help_given": True}),
+        (
+            "D_06_check_documents",
+            {"documents_received": ["application", "id_document", "house_book"], "documents_complete": True},
+        ),
+        ("D_09_issue_receipt", {"receipt_handed_over": True}),
+    ]
     with transaction(kz.sessions) as s:
         operator = s.scalar(select(User).where(User.username == "operator"))
         instance = cases.start_case(kz, s, operator, "citizen_service")
         for step_id, data in steps:
-            task = s.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                    HumanTask.step_id == step_id, HumanTask.status == "open"))
+            task = s.scalar(
+                select(HumanTask).where(
+                    HumanTask.instance_id == instance.id,
+                    HumanTask.step_id == step_id,
+                    HumanTask.status == "open",
+                )
+            )
             cases.complete_task(kz, s, operator, task.id, data)
-        forward = s.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                   HumanTask.step_id == "D_10_forward"))
+        forward = s.scalar(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.step_id == "D_10_forward")
+        )
         assert forward.claimed_by_id == operator.id and forward.due_at is not None
         return forward
 
@@ -61,4 +73,7 @@ def test_clerk_sees_the_bell_rise_and_reads_the_reminder(page, live_server, lang
     row.get_by_role("button").click()
     page.wait_for_load_state()
     assert bell_count(page) == before
-    assert page.locator("#notifications tr.unread", has=page.locator(f"a[href='/tasks/{forward.id}']")).count() == 0
+    assert (
+        page.locator("#notifications tr.unread", has=page.locator(f"a[href='/tasks/{forward.id}']")).count()
+        == 0
+    )

@@ -17,10 +17,12 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases, drafts, versions
-from engine.calendar import to_local_date
-from engine.db import transaction
-from engine.models import HumanTask, ProcessInstance, User
+from engine.calendar.days import to_local_date
+from engine.definitions import drafts
+from engine.definitions import history as versions
+from engine.platform.db import transaction
+from engine.platform.models import HumanTask, ProcessInstance, User
+from engine.runtime import cases
 from tests.browser import login, screenshot, today
 
 pytestmark = pytest.mark.browser
@@ -34,23 +36,32 @@ NOTE = "Кеңештин кароо мөөнөтү 7 жумушчу күн (то
 
 
 def open_task(session: Session, instance_id: int, step_id: str) -> HumanTask:
-    return session.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.step_id == step_id,
-                                                  HumanTask.status == "open"))
+    return session.scalar(
+        select(HumanTask).where(
+            HumanTask.instance_id == instance_id, HumanTask.step_id == step_id, HumanTask.status == "open"
+        )
+    )
 
 
-def start_and_reach_the_deadline(session: Session, kz, user: Callable[[str], User], submitted_on: date) -> int:
+def start_and_reach_the_deadline(
+    session: Session, kz, user: Callable[[str], User], submitted_on: date
+) -> int:
     """Start a Process C case as the aiyl okmotu head and submit the draft decision to the council."""
     head = user("head")
     instance = cases.start_case(kz, session, head, PROCESS_ID)
-    for step, data in (("C_00_launch", {"launch_order_number": "47", "launch_order_date": submitted_on.isoformat()}),
-                       ("C_01_submit_draft", {"submitted_on": submitted_on.isoformat()})):
+    for step, data in (
+        ("C_00_launch", {"launch_order_number": "47", "launch_order_date": submitted_on.isoformat()}),
+        ("C_01_submit_draft", {"submitted_on": submitted_on.isoformat()}),
+    ):
         cases.complete_task(kz, session, head, open_task(session, instance.id, step).id, data, lang="en")
     assert open_task(session, instance.id, TASK_ID) is not None
     return instance.id
 
 
 def due_of(session: Session, instance_id: int) -> date:
-    task = session.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.step_id == TASK_ID))
+    task = session.scalar(
+        select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.step_id == TASK_ID)
+    )
     return to_local_date(task.due_at)
 
 
@@ -60,21 +71,29 @@ def version_of(session: Session, instance_id: int) -> int:
 
 def runner(kz) -> Callable:
     """run(fn): fn(session, user) in a committed transaction of the live server's database."""
+
     def run(fn):
         with transaction(kz.sessions) as session:
+
             def user(name: str) -> User:
                 return session.scalar(select(User).where(User.username == name))
+
             return fn(session, user)
+
     return run
 
 
 def restore(kz, before_version: int) -> None:
     """Leave the shared live database as shipped for the browser tests that follow."""
+
     def back(s, u):
         if drafts.get_draft(s, PROCESS_ID) is not None:
             drafts.discard_draft(s, u("owner"), PROCESS_ID, now=kz.clock.now())
         if versions.history(s, PROCESS_ID)[0].number != before_version:
-            versions.rollback(kz, s, u("owner"), PROCESS_ID, before_version, "browser test: back to the shipped rules")
+            versions.rollback(
+                kz, s, u("owner"), PROCESS_ID, before_version, "browser test: back to the shipped rules"
+            )
+
     runner(kz)(back)
 
 
@@ -99,7 +118,9 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
     try:
         open_in_editor(page, TIMER_ID)
         page.wait_for_selector("#timer-rule")
-        assert page.input_value("#timer-rule") == "working" and page.input_value("#timer-n") == str(OLD_WORKING_DAYS)
+        assert page.input_value("#timer-rule") == "working" and page.input_value("#timer-n") == str(
+            OLD_WORKING_DAYS
+        )
         assert "беш жумушчу күн" in page.input_value("#timer-rule-ky")  # the shipped rule in words
         page.fill("#timer-n", str(NEW_WORKING_DAYS))
         # The name and the rule in words follow the new count; the owner sees them before applying.
@@ -112,7 +133,8 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
         expected_preview = cal.add_working_days(date(2026, 12, 1), NEW_WORKING_DAYS)
         # expect() polls without eval, which the pages' CSP (script-src 'self') forbids
         expect(page.locator(".timer .preview-box")).to_contain_text(
-            format_date(expected_preview, format="long", locale="ky"))
+            format_date(expected_preview, format="long", locale="ky")
+        )
         page.click("#timer-apply")
         screenshot(page, "editor-timer-ky")
 
@@ -126,7 +148,9 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
         new_version = before_version + 1
         audit = page.locator("ol.audit").text_content()
         assert NOTE in audit and "Чынара Мамытова" in audit
-        assert page.locator("table.versions tbody tr").first.text_content().strip().startswith(str(new_version))
+        assert (
+            page.locator("table.versions tbody tr").first.text_content().strip().startswith(str(new_version))
+        )
         screenshot(page, "editor-versions-ky")
 
         page.goto(f"/processes/{PROCESS_ID}/diff?old={before_version}&new={new_version}")
@@ -138,7 +162,10 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
         new_due = run(lambda s, u: due_of(s, new_case))
         assert new_due == cal.add_working_days(submitted_on, NEW_WORKING_DAYS)
         assert run(lambda s, u: due_of(s, old_case)) == old_due != new_due
-        assert run(lambda s, u: (version_of(s, old_case), version_of(s, new_case))) == (before_version, new_version)
+        assert run(lambda s, u: (version_of(s, old_case), version_of(s, new_case))) == (
+            before_version,
+            new_version,
+        )
 
         # What people see on the case pages.
         page.goto(f"/cases/{old_case}")
@@ -163,8 +190,10 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
         # The editor in Russian, with the problems of a broken deadline next to the element.
         login(page, "owner", "ru")
         page.goto("/processes/deadlines")
-        assert f"В течение {NEW_WORKING_DAYS} рабочих дней" in page.locator(
-            f"tr[data-timer='{TIMER_ID}'] td.rule").text_content()
+        assert (
+            f"В течение {NEW_WORKING_DAYS} рабочих дней"
+            in page.locator(f"tr[data-timer='{TIMER_ID}'] td.rule").text_content()
+        )
         screenshot(page, "editor-register-ru")
         page.goto(f"/processes/{PROCESS_ID}/versions")
         assert page.locator(f"tr[data-case='{old_case}']").count() == 1
@@ -191,8 +220,8 @@ def test_owner_changes_a_deadline_and_publishes_it(page, live_server):
 def test_reminder_settings_edited_in_the_editor_drive_the_reminders_of_new_cases(page, live_server):
     """Reminders one working day before the due date, no escalation: set in the properties form, checked as
     publication checks them, published, and followed by the reminder engine for a new case."""
-    from engine import reminders
-    from engine.models import Notification
+    from engine.deadlines import reminders
+    from engine.platform.models import Notification
 
     kz = live_server.kz
     cal = kz.calendar()
@@ -204,7 +233,9 @@ def test_reminder_settings_edited_in_the_editor_drive_the_reminders_of_new_cases
         page.wait_for_selector("#prop-reminders")
         page.fill("#prop-reminders", "бир күн мурун")
         page.press("#prop-reminders", "Tab")
-        expect(page.locator("#reminder-check.error")).to_contain_text("Эскертүүлөр")  # in Kyrgyz, not the loader's English
+        expect(page.locator("#reminder-check.error")).to_contain_text(
+            "Эскертүүлөр"
+        )  # in Kyrgyz, not the loader's English
         page.fill("#publish-note", "эскертүү туура эмес")
         page.click("#btn-publish")
         page.wait_for_selector(f"#results .problem[data-element='{TASK_ID}']")
@@ -234,11 +265,15 @@ def test_reminder_settings_edited_in_the_editor_drive_the_reminders_of_new_cases
         def remind_on(day: date) -> list[str]:
             from datetime import datetime, time
 
-            from engine.calendar import BISHKEK
+            from engine.calendar.days import BISHKEK
 
             moment = datetime.combine(day, time(hour, 30), tzinfo=BISHKEK)
             run(lambda s, u: reminders.send_due_reminders(kz, s, moment))
-            return run(lambda s, u: sorted(s.scalars(select(Notification.kind).where(Notification.task_id == task_id))))
+            return run(
+                lambda s, u: sorted(
+                    s.scalars(select(Notification.kind).where(Notification.task_id == task_id))
+                )
+            )
 
         assert remind_on(reminders.reminder_day(cal, due, -2)) == []  # the default two-day reminder is gone
         kinds = remind_on(reminders.reminder_day(cal, due, -1))
@@ -259,7 +294,9 @@ def test_the_form_dialog_checks_the_schema_live_and_previews_the_task_page(page,
         page.click("#form-open")
         expect(page.locator("#form-dialog")).to_be_visible()
         expect(page.locator("#form-path")).to_have_text(f"{PROCESS_ID}/C_01_submit_draft.json")
-        expect(page.locator("#form-preview")).to_contain_text("Дата внесения на рассмотрение кенеша")  # in Russian
+        expect(page.locator("#form-preview")).to_contain_text(
+            "Дата внесения на рассмотрение кенеша"
+        )  # in Russian
         text = page.input_value("#form-text")
         assert "пять рабочих дней" in text
         broken = text.replace('"type": "object"', '"type": "objekt"', 1)

@@ -11,61 +11,165 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import cases
-from engine.db import transaction
-from engine.models import HumanTask, User
+from engine.platform.db import transaction
+from engine.platform.models import HumanTask, User
+from engine.runtime import cases
 from tests.browser import LAPTOP, Clerk, LiveServer, open_steps, screenshot
 from tests.test_browser_pages import LATIN_ALLOWED, registered_case
 
 pytestmark = pytest.mark.browser
 
 # English interface words a Kyrgyz page must not show (Flask/Werkzeug pages, untranslated templates).
-ENGLISH_WORDS = {"Inbox", "Cases", "Start", "Save", "Complete", "Step", "Steps", "History", "Attachments",
-                 "Required", "required", "Yes", "No", "Due", "Status", "Role", "Log", "out", "Not", "Found",
-                 "draft", "Draft", "Submit", "Choose", "file", "Add", "row", "Remove", "Open", "Done"}
+ENGLISH_WORDS = {
+    "Inbox",
+    "Cases",
+    "Start",
+    "Save",
+    "Complete",
+    "Step",
+    "Steps",
+    "History",
+    "Attachments",
+    "Required",
+    "required",
+    "Yes",
+    "No",
+    "Due",
+    "Status",
+    "Role",
+    "Log",
+    "out",
+    "Not",
+    "Found",
+    "draft",
+    "Draft",
+    "Submit",
+    "Choose",
+    "file",
+    "Add",
+    "row",
+    "Remove",
+    "Open",
+    "Done",
+}
 
 CHOOSE = {"ky": {"Файлды тандаңыз", "Файлдарды тандаңыз"}, "ru": {"Выберите файл", "Выберите файлы"}}
 
 # (process, start event, starter, steps: (step id, who does it, data to complete it with after the look)).
 WALKS: dict[str, tuple[str | None, str, list[tuple[str, str, dict[str, Any] | None]]]] = {
-    "additional_list": ("A_01_I1_kurultai", "specialist", [
-        ("A_01_receive", "specialist", {"type": "formation", "initiator": "Кара-Булак айылынын чогулушу",
-                                        "document_kind": "protocol", "documents": ["att-0001"],
-                                        "proposed_services": "Окуучуларды мектепке ташуу"}),
-        ("A_03_focus_groups", "specialist", {"participant_groups": ["consumers", "women"],
-                                             "focus_group_results": "Муктаждыктар аныкталды",
-                                             "focus_group_protocol": "att-0002"}),
-        ("A_04_preliminary_list", "specialist", None),
-    ]),
-    "list_dispute": (None, "council", [
-        ("B_02_register_complaint", "council", {
-            "claimant_kind": "citizen", "claimant_name": "Нурлан Абдыкадыров", "application_received_on": "2026-11-16",
-            "complaint_about": "decision", "respondent": "aiyl_okmotu", "ground": "not_included_without_reasons",
-            "service_name": "Жайкы жайыттарды пайдалануу", "complaint_summary": "Кызмат тизмеге кошулган жок."}),
-        ("B_03_seek_agreement", "council", {"interested_parties": "Арыз ээси; айыл өкмөтү",
-                                            "measures_taken": "Сүйлөшүү өткөрүлдү.", "parties_invited": True}),
-        ("B_04_consider_dispute", "council", None),
-    ]),
-    "csc_establishment": (None, "head", [
-        ("C_00_launch", "head", {"launch_order_number": "47", "launch_order_date": "2026-11-16"}),
-        ("C_01_submit_draft", "head", {"submitted_on": "2026-11-18"}),
-        ("C_02_council_decision", "council", None),
-    ]),
-    "quality_monitoring": (None, "monitoring", [
-        ("E_01_prepare_list", "monitoring", {"monitoring_objects": [
-            {"service_name": "Үй китебинен көчүрмө берүү", "object_kind": "individual"}]}),
-        ("E_02_approve_list", "ministry", {"approved_on": "2026-04-10", "approval_reference": "Буйрук №45"}),
-        ("E_03_send_list", "monitoring", None),
-    ]),
-    "csc_monitoring": (None, "council", [
-        ("CSC_MON_01_collect_sheets", "council", {
-            "period_from": "2026-01-01", "period_to": "2026-05-31", "sheets_short": 40, "sheets_full": 12,
-            "answers_fully_satisfied": 120, "answers_partially_satisfied": 30, "answers_not_satisfied": 5,
-            "answers_difficult_to_answer": 3, "unfounded_actions_yes": 1, "corruption_yes": 0,
-            "ngos": [{"name": "«Аймак» коомдук бирикмеси"}], "village_head_engaged": True}),
-        ("CSC_MON_02_summarise", "council", {"results_summary": "Жарандардын 76% толук канааттанат"}),
-        ("CSC_MON_03_council_session", "council", None),
-    ]),
+    "additional_list": (
+        "A_01_I1_kurultai",
+        "specialist",
+        [
+            (
+                "A_01_receive",
+                "specialist",
+                {
+                    "type": "formation",
+                    "initiator": "Кара-Булак айылынын чогулушу",
+                    "document_kind": "protocol",
+                    "documents": ["att-0001"],
+                    "proposed_services": "Окуучуларды мектепке ташуу",
+                },
+            ),
+            (
+                "A_03_focus_groups",
+                "specialist",
+                {
+                    "participant_groups": ["consumers", "women"],
+                    "focus_group_results": "Муктаждыктар аныкталды",
+                    "focus_group_protocol": "att-0002",
+                },
+            ),
+            ("A_04_preliminary_list", "specialist", None),
+        ],
+    ),
+    "list_dispute": (
+        None,
+        "council",
+        [
+            (
+                "B_02_register_complaint",
+                "council",
+                {
+                    "claimant_kind": "citizen",
+                    "claimant_name": "Нурлан Абдыкадыров",
+                    "application_received_on": "2026-11-16",
+                    "complaint_about": "decision",
+                    "respondent": "aiyl_okmotu",
+                    "ground": "not_included_without_reasons",
+                    "service_name": "Жайкы жайыттарды пайдалануу",
+                    "complaint_summary": "Кызмат тизмеге кошулган жок.",
+                },
+            ),
+            (
+                "B_03_seek_agreement",
+                "council",
+                {
+                    "interested_parties": "Арыз ээси; айыл өкмөтү",
+                    "measures_taken": "Сүйлөшүү өткөрүлдү.",
+                    "parties_invited": True,
+                },
+            ),
+            ("B_04_consider_dispute", "council", None),
+        ],
+    ),
+    "csc_establishment": (
+        None,
+        "head",
+        [
+            ("C_00_launch", "head", {"launch_order_number": "47", "launch_order_date": "2026-11-16"}),
+            ("C_01_submit_draft", "head", {"submitted_on": "2026-11-18"}),
+            ("C_02_council_decision", "council", None),
+        ],
+    ),
+    "quality_monitoring": (
+        None,
+        "monitoring",
+        [
+            (
+                "E_01_prepare_list",
+                "monitoring",
+                {
+                    "monitoring_objects": [
+                        {"service_name": "Үй китебинен көчүрмө берүү", "object_kind": "individual"}
+                    ]
+                },
+            ),
+            (
+                "E_02_approve_list",
+                "ministry",
+                {"approved_on": "2026-04-10", "approval_reference": "Буйрук №45"},
+            ),
+            ("E_03_send_list", "monitoring", None),
+        ],
+    ),
+    "csc_monitoring": (
+        None,
+        "council",
+        [
+            (
+                "CSC_MON_01_collect_sheets",
+                "council",
+                {
+                    "period_from": "2026-01-01",
+                    "period_to": "2026-05-31",
+                    "sheets_short": 40,
+                    "sheets_full": 12,
+                    "answers_fully_satisfied": 120,
+                    "answers_partially_satisfied": 30,
+                    "answers_not_satisfied": 5,
+                    "answers_difficult_to_answer": 3,
+                    "unfounded_actions_yes": 1,
+                    "corruption_yes": 0,
+                    "ngos": [{"name": "«Аймак» коомдук бирикмеси"}],
+                    "village_head_engaged": True,
+                },
+            ),
+            ("CSC_MON_02_summarise", "council", {"results_summary": "Жарандардын 76% толук канааттанат"}),
+            ("CSC_MON_03_council_session", "council", None),
+        ],
+    ),
 }
 
 
@@ -78,11 +182,16 @@ def start(server: LiveServer, process_id: str) -> int:
         return cases.start_case(server.kz, s, user, process_id, **kwargs).id
 
 
-def finish_step(server: LiveServer, instance_id: int, step_id: str, username: str, data: dict[str, Any]) -> None:
+def finish_step(
+    server: LiveServer, instance_id: int, step_id: str, username: str, data: dict[str, Any]
+) -> None:
     with transaction(server.kz.sessions) as s:
         user = s.scalar(select(User).where(User.username == username))
-        task = s.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.step_id == step_id,
-                                                HumanTask.status == "open"))
+        task = s.scalar(
+            select(HumanTask).where(
+                HumanTask.instance_id == instance_id, HumanTask.step_id == step_id, HumanTask.status == "open"
+            )
+        )
         assert user is not None and task is not None
         if step_id == "E_01_prepare_list":
             data = {"monitoring_year": task.created_at.year, **data}
@@ -94,7 +203,8 @@ def page_text(page: Any) -> str:
     applicant's name), e.g. the monitoring report PDFs the system attaches to Process E."""
     return page.locator("body").evaluate(
         "b => { const c = b.cloneNode(true); c.querySelectorAll('ul.files, .filename').forEach(e => e.remove());"
-        " return c.textContent; }")
+        " return c.textContent; }"
+    )
 
 
 def latin_words(text: str) -> set[str]:
@@ -104,8 +214,9 @@ def latin_words(text: str) -> set[str]:
 
 @pytest.mark.parametrize("lang", ["ky", "ru"])
 @pytest.mark.parametrize("process_id", sorted(WALKS))
-def test_first_task_pages_read_in_the_users_language(chromium: object, live_server: LiveServer,
-                                                     process_id: str, lang: str) -> None:
+def test_first_task_pages_read_in_the_users_language(
+    chromium: object, live_server: LiveServer, process_id: str, lang: str
+) -> None:
     instance_id = start(live_server, process_id)
     clerks: dict[str, Clerk] = {}
     try:
@@ -127,8 +238,16 @@ def test_first_task_pages_read_in_the_users_language(chromium: object, live_serv
                 if pick.evaluate("e => !e.closest('[hidden]')"):  # not in a field its condition hides
                     assert pick.is_visible() and pick.inner_text() in CHOOSE[lang], step_id
             if step_id == "A_01_receive":
-                clerk.page.set_input_files("[name='documents']", files=[
-                    {"name": "protokol.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}])
+                clerk.page.set_input_files(
+                    "[name='documents']",
+                    files=[
+                        {
+                            "name": "protokol.pdf",
+                            "mimeType": "application/pdf",
+                            "buffer": b"%PDF-1.4\n%%EOF\n",
+                        }
+                    ],
+                )
                 assert clerk.page.locator("[name='documents'] ~ .file-names").inner_text() == "protokol.pdf"
             screenshot(clerk.page, f"new-{process_id}-{n}-{step_id}-{lang}")
             if data is not None:

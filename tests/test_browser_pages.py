@@ -9,9 +9,9 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import select
 
-from engine import cases
-from engine.db import transaction
-from engine.models import HumanTask, User
+from engine.platform.db import transaction
+from engine.platform.models import HumanTask, User
+from engine.runtime import cases
 from tests.browser import (
     LAPTOP,
     PHONE,
@@ -37,16 +37,25 @@ def registered_case(server: LiveServer, username: str, *, claim: bool = False) -
         assert user is not None
         instance = cases.start_case(server.kz, s, user, "citizen_service")
         s.flush()
-        steps = [("D_02_reception", {**RECEPTION, "applicant_name": f"Асель Бекова {uuid4().int % 10_000:04d}"}),
-                 ("D_03_advise", {"documents_help_given": True})]
+        steps = [
+            ("D_02_reception", {**RECEPTION, "applicant_name": f"Асель Бекова {uuid4().int % 10_000:04d}"}),
+            ("D_03_advise", {"documents_help_given": True}),
+        ]
         for step_id, data in steps:
-            task = s.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                    HumanTask.status == "open", HumanTask.step_id == step_id))
+            task = s.scalar(
+                select(HumanTask).where(
+                    HumanTask.instance_id == instance.id,
+                    HumanTask.status == "open",
+                    HumanTask.step_id == step_id,
+                )
+            )
             assert task is not None
             cases.complete_task(server.kz, s, user, task.id, data, lang="ky")
             s.flush()
         if claim:
-            task = s.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))
+            task = s.scalar(
+                select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
+            )
             assert task is not None
             cases.claim_task(server.kz, s, user, task.id)
         return instance.id
@@ -58,8 +67,9 @@ LATIN_ALLOWED = {"BPMN", "bpmn", "English"}
 
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 @pytest.mark.parametrize("lang", ["ky", "ru", "en"])
-def test_inbox_task_and_case_pages_in_each_language(chromium: object, live_server: LiveServer,
-                                                    lang: str, size: str) -> None:
+def test_inbox_task_and_case_pages_in_each_language(
+    chromium: object, live_server: LiveServer, lang: str, size: str
+) -> None:
     instance_id = registered_case(live_server, "operator")
     task = open_steps(live_server, instance_id)["D_06_check_documents"]
     clerk = Clerk(chromium, live_server, "operator", lang, LAPTOP if size == "laptop" else PHONE)

@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 
-from engine.calendar import to_local_date
+from engine.calendar.days import to_local_date
 from tests.browser import (
     LAPTOP,
     Clerk,
@@ -52,18 +52,31 @@ def hand_over_too_early_is_refused(clerk: Clerk, lang: str, data: dict[str, obje
     assert page.locator("input[name=handed_over_on]").input_value() == too_early
     assert page.locator("input[name=outcome][value=document]").is_checked()
     screenshot(page, f"task-{lang}-hand-over-too-early")
-    assert clerk.seen.errors == ["Failed to load resource: the server responded with a status of 422 "
-                                 "(UNPROCESSABLE ENTITY)"]  # the refused post, as it should be
+    assert clerk.seen.errors == [
+        "Failed to load resource: the server responded with a status of 422 (UNPROCESSABLE ENTITY)"
+    ]  # the refused post, as it should be
     clerk.seen.errors.clear()
 
 
 def reception(applicant: str, service_code: str) -> dict[str, object]:
-    return {"applicant_name": applicant, "village": "Кара-Булак", "remote_village": False,
-            "is_representative": False, "appeal_form": "written", "service_code": service_code}
+    return {
+        "applicant_name": applicant,
+        "village": "Кара-Булак",
+        "remote_village": False,
+        "is_representative": False,
+        "appeal_form": "written",
+        "service_code": service_code,
+    }
 
 
-def register(clerk: Clerk, applicant: str, service_code: str, documents: list[str],
-             extra: dict[str, object] | None = None, shots: str = "") -> tuple[int, str]:
+def register(
+    clerk: Clerk,
+    applicant: str,
+    service_code: str,
+    documents: list[str],
+    extra: dict[str, object] | None = None,
+    shots: str = "",
+) -> tuple[int, str]:
     """The operator's part up to the receipt: reception, advice, documents, receipt. Returns case and number."""
     page = clerk.page
     page.goto("/start")
@@ -101,7 +114,9 @@ def register(clerk: Clerk, applicant: str, service_code: str, documents: list[st
     clerk.complete({"receipt_handed_over": True})
     clerk.at_step(instance_id, "D_10_forward")
     forward_due = to_local_date(open_steps(clerk.server, instance_id)["D_10_forward"].due_at)
-    assert forward_due == clerk.server.kz.calendar().next_working_day(today())  # "no later than the next working day"
+    assert forward_due == clerk.server.kz.calendar().next_working_day(
+        today()
+    )  # "no later than the next working day"
     return instance_id, number
 
 
@@ -135,18 +150,32 @@ def test_a_citizens_request_through_every_role_in_kyrgyz(chromium: object, live_
     assert open_steps(live_server, instance_id)["D_13_hand_over"].names["ky"] in row
     operator.open_from_inbox("available", number)
     operator.at_step(instance_id, "D_13_hand_over")
-    hand_over_too_early_is_refused(operator, "ky", {"outcome": "document", "result_handed_over": True,
-                                                    "evaluation_sheet_offered": True})
-    operator.complete({"outcome": "document", "result_handed_over": True,
-                       "handed_over_on": today().isoformat(), "evaluation_sheet_offered": True})
+    hand_over_too_early_is_refused(
+        operator, "ky", {"outcome": "document", "result_handed_over": True, "evaluation_sheet_offered": True}
+    )
+    operator.complete(
+        {
+            "outcome": "document",
+            "result_handed_over": True,
+            "handed_over_on": today().isoformat(),
+            "evaluation_sheet_offered": True,
+        }
+    )
     page = operator.page
     assert page.url.endswith(f"/cases/{instance_id}")
     assert FINISHED["ky"] in page.locator("dl.facts").inner_text()
     # The diagram: every step the case went through ticked, none current.
     page.wait_for_selector(".diagram.drawn")
     done = page.locator(".djs-element.step-done").evaluate_all("els => els.map(e => e.dataset.elementId)")
-    assert set(done) == {"D_02_reception", "D_03_advise", "D_06_check_documents", "D_09_issue_receipt",
-                         "D_10_forward", "D_11_prepare_municipal", "D_13_hand_over"}
+    assert set(done) == {
+        "D_02_reception",
+        "D_03_advise",
+        "D_06_check_documents",
+        "D_09_issue_receipt",
+        "D_10_forward",
+        "D_11_prepare_municipal",
+        "D_13_hand_over",
+    }
     assert page.locator(".djs-element.step-open").count() == 0
     operator.check_page()
     screenshot(page, "case-ky")
@@ -161,8 +190,14 @@ def test_a_state_body_walk_in_russian(chromium: object, live_server: LiveServer)
     try:
         applicant = f"Айбек Садыков {uuid4().hex[:6]}"
         operator = Clerk(chromium, live_server, "operator", "ru", LAPTOP)
-        instance_id, number = register(operator, applicant, "S2", S2_DOCUMENTS,
-                                       extra={"identity_confirmed": True, "entitlement_confirmed": True}, shots="ru")
+        instance_id, number = register(
+            operator,
+            applicant,
+            "S2",
+            S2_DOCUMENTS,
+            extra={"identity_confirmed": True, "entitlement_confirmed": True},
+            shots="ru",
+        )
         operator.complete({"forwarded_to": "ЗАГС"})
 
         zags = Clerk(chromium, live_server, "zags", "ru", LAPTOP)
@@ -180,10 +215,19 @@ def test_a_state_body_walk_in_russian(chromium: object, live_server: LiveServer)
         operator.at_step(instance_id, "D_13_hand_over")
         operator.page.wait_for_selector(".diagram.drawn .djs-element.step-open")
         screenshot(operator.page, "task-ru-hand-over")
-        hand_over_too_early_is_refused(operator, "ru", {"outcome": "document", "result_handed_over": True,
-                                                        "evaluation_sheet_offered": False})
-        operator.complete({"outcome": "document", "result_handed_over": True,
-                           "handed_over_on": today().isoformat(), "evaluation_sheet_offered": False})
+        hand_over_too_early_is_refused(
+            operator,
+            "ru",
+            {"outcome": "document", "result_handed_over": True, "evaluation_sheet_offered": False},
+        )
+        operator.complete(
+            {
+                "outcome": "document",
+                "result_handed_over": True,
+                "handed_over_on": today().isoformat(),
+                "evaluation_sheet_offered": False,
+            }
+        )
         assert FINISHED["ru"] in operator.page.locator("dl.facts").inner_text()
         operator.page.wait_for_selector(".diagram.drawn")
         screenshot(operator.page, "case-ru")

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 import time_machine
 
-import engine.calendar as calendar_module
-from engine.calendar import (
+import engine.calendar.days as calendar_module
+from engine.calendar.days import (
     BISHKEK,
     MAX_COUNT,
     WorkingCalendar,

@@ -17,12 +17,14 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 import webapp
-from engine import accounts, attachments, cases, diagram
-from engine.annual import start_due_annual_cases
-from engine.context import Kyzmat
-from engine.demo import DEMO_PASSWORD
-from engine.errors import Forbidden
-from engine.models import User
+from engine.accounts import users as accounts
+from engine.definitions import diagram
+from engine.demo.data import DEMO_PASSWORD
+from engine.monitoring.annual import start_due_annual_cases
+from engine.platform.errors import Forbidden
+from engine.platform.models import User
+from engine.runtime import attachments, cases
+from engine.runtime.context import Kyzmat
 from tests.test_process_e_scenarios import APPROVAL, LIST, Walk, clock, providers, report, walk  # noqa: F401
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -53,7 +55,8 @@ def client_of(app: Flask, username: str) -> FlaskClient:
 
 
 def test_a_providers_specialist_reads_the_national_case_and_its_diagram(
-        app: Flask, year: int, walk: Walk, kz: Kyzmat, session: Session, user: Callable[[str], User]) -> None:  # noqa: F811
+    app: Flask, year: int, walk: Walk, kz: Kyzmat, session: Session, user: Callable[[str], User]
+) -> None:  # noqa: F811
     client = client_of(app, "specialist_as")  # ak-suu's ao_specialist: an open branch of this case
     page = client.get(f"/cases/{year}")
     assert page.status_code == 200
@@ -64,14 +67,20 @@ def test_a_providers_specialist_reads_the_national_case_and_its_diagram(
     assert resp.status_code == 200 and b"E_07_submit_reports" in resp.data
     # Still after handing the branch in (the step is theirs, completed).
     walk.complete("E_07_submit_reports", report(4), "specialist_as", "ak-suu")
-    assert walk.open_tasks("E_07_submit_reports")[0].municipality_id != user("specialist_as").grants[0].municipality_id
+    assert (
+        walk.open_tasks("E_07_submit_reports")[0].municipality_id
+        != user("specialist_as").grants[0].municipality_id
+    )
     assert cases.get_case(kz, session, user("specialist_as"), year).instance.id == year
-    assert diagram.case_diagram(session, user("specialist_as"), year, "ky").open_steps == ["E_07_submit_reports"]
+    assert diagram.case_diagram(session, user("specialist_as"), year, "ky").open_steps == [
+        "E_07_submit_reports"
+    ]
     assert client.get(f"/cases/{year}").status_code == 200
 
 
 def test_taking_part_opens_the_case_page_and_nothing_more(
-        app: Flask, year: int, walk: Walk, kz: Kyzmat, session: Session, user: Callable[[str], User]) -> None:  # noqa: F811
+    app: Flask, year: int, walk: Walk, kz: Kyzmat, session: Session, user: Callable[[str], User]
+) -> None:  # noqa: F811
     client = client_of(app, "specialist_as")
     other_branch = walk.open_task("E_07_submit_reports", "kyzyl-adyr")
     # Not another provider's step, neither to read nor to act on.
@@ -81,8 +90,14 @@ def test_taking_part_opens_the_case_page_and_nothing_more(
     # Not the case's files: the page shows no attachment list, and a file's link is refused.
     page = client.get(f"/cases/{year}").get_data(as_text=True)
     assert "/files/" not in page
-    row = attachments.store(kz, session, user("specialist_ka"), other_branch.id, "quantitative_report",
-                            attachments.Upload("report.pdf", io.BytesIO(PDF)))
+    row = attachments.store(
+        kz,
+        session,
+        user("specialist_ka"),
+        other_branch.id,
+        "quantitative_report",
+        attachments.Upload("report.pdf", io.BytesIO(PDF)),
+    )
     session.flush()
     assert client.get(f"/files/{row.token}").status_code == 403
     with pytest.raises(Forbidden):
@@ -95,8 +110,9 @@ def test_taking_part_opens_the_case_page_and_nothing_more(
 
 
 @pytest.mark.parametrize("username", ["specialist", "head", "operator"])
-def test_users_who_took_no_part_are_refused(app: Flask, year: int, username: str, kz: Kyzmat, session: Session,
-                                            user: Callable[[str], User]) -> None:
+def test_users_who_took_no_part_are_refused(
+    app: Flask, year: int, username: str, kz: Kyzmat, session: Session, user: Callable[[str], User]
+) -> None:
     # sadyrbaev's users: their municipality got no branch this year.
     client = client_of(app, username)
     assert client.get(f"/cases/{year}").status_code == 403
@@ -106,17 +122,27 @@ def test_users_who_took_no_part_are_refused(app: Flask, year: int, username: str
 
 
 def test_another_role_of_a_provider_municipality_is_refused(app: Flask, year: int, session: Session) -> None:
-    accounts.create_user(session, username="head_as", password=DEMO_PASSWORD, full_name="head_as",
-                         now=datetime(2026, 1, 1, tzinfo=UTC),
-                         grants=[("ao_head", "ak-suu")])
+    accounts.create_user(
+        session,
+        username="head_as",
+        password=DEMO_PASSWORD,
+        full_name="head_as",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        grants=[("ao_head", "ak-suu")],
+    )
     session.flush()
     client = client_of(app, "head_as")
     assert client.get(f"/cases/{year}").status_code == 403
     assert client.get(f"/cases/{year}/diagram.bpmn").status_code == 403
 
 
-def test_a_deactivated_participant_is_refused(year: int, walk: Walk, kz: Kyzmat, session: Session,  # noqa: F811
-                                              user: Callable[[str], User]) -> None:
+def test_a_deactivated_participant_is_refused(
+    year: int,
+    walk: Walk,
+    kz: Kyzmat,
+    session: Session,  # noqa: F811
+    user: Callable[[str], User],
+) -> None:
     walk.complete("E_07_submit_reports", report(4), "specialist_as", "ak-suu")
     specialist = user("specialist_as")
     specialist.active = False

@@ -11,10 +11,12 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import case_migration, cases, drafts
-from engine.config import REPO_ROOT
-from engine.context import Kyzmat
-from engine.models import AuditEvent, HumanTask, Timer, User
+from engine.definitions import drafts
+from engine.definitions import migration as case_migration
+from engine.platform.config import REPO_ROOT
+from engine.platform.models import AuditEvent, HumanTask, Timer, User
+from engine.runtime import cases
+from engine.runtime.context import Kyzmat
 from tests.test_process_bc_scenarios import CaseWalk, adopted, bishkek_end_of
 
 C = "csc_establishment"
@@ -27,13 +29,21 @@ def without(xml: str, ids: set[str]) -> str:
     from lxml import etree
 
     root = etree.fromstring(xml.encode("utf-8"))
-    flows = {f.get("id") for f in root.iter("{*}sequenceFlow") if {f.get("sourceRef"), f.get("targetRef")} & ids}
+    flows = {
+        f.get("id") for f in root.iter("{*}sequenceFlow") if {f.get("sourceRef"), f.get("targetRef")} & ids
+    }
     gone = ids | flows
     for el in list(root.iter()):
         if not isinstance(el.tag, str):
             continue
-        if (el.get("id") in gone or el.get("bpmnElement") in gone
-                or (etree.QName(el).localname in ("flowNodeRef", "incoming", "outgoing") and (el.text or "") in gone)):
+        if (
+            el.get("id") in gone
+            or el.get("bpmnElement") in gone
+            or (
+                etree.QName(el).localname in ("flowNodeRef", "incoming", "outgoing")
+                and (el.text or "") in gone
+            )
+        ):
             el.getparent().remove(el)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
 
@@ -58,8 +68,16 @@ def at_council(kz: Kyzmat, session: Session, user: Callable[[str], User]) -> Cas
 @time_machine.travel(WHEN, tick=False)
 def test_a_case_moves_to_the_new_deadline(kz, session, user, at_council):
     owner = user("owner")
-    assert publish(kz, session, owner, SHIPPED.replace("add_working_days(submitted_on, 5)",
-                                                       "add_working_days(submitted_on, 7)"), "seven days") == 2
+    assert (
+        publish(
+            kz,
+            session,
+            owner,
+            SHIPPED.replace("add_working_days(submitted_on, 5)", "add_working_days(submitted_on, 7)"),
+            "seven days",
+        )
+        == 2
+    )
     instance = at_council.instance
     assert [c.id for c in case_migration.movable_cases(session, C)] == [instance.id]
     task_before = at_council.open_task("C_02_council_decision")
@@ -78,11 +96,17 @@ def test_a_case_moves_to_the_new_deadline(kz, session, user, at_council):
     assert instance.version.number == 2
     task = at_council.open_task("C_02_council_decision")
     assert task.id == task_before.id and task.due_at == bishkek_end_of(2026, 4, 29)  # same step row, new date
-    timer = session.scalar(select(Timer).where(Timer.instance_id == instance.id, Timer.status == "waiting",
-                                               Timer.element_id == "C_02_council_decision_due"))
+    timer = session.scalar(
+        select(Timer).where(
+            Timer.instance_id == instance.id,
+            Timer.status == "waiting",
+            Timer.element_id == "C_02_council_decision_due",
+        )
+    )
     assert timer.due_at.replace(tzinfo=UTC) == bishkek_end_of(2026, 4, 29)
-    event = session.scalar(select(AuditEvent).where(AuditEvent.instance_id == instance.id,
-                                                    AuditEvent.action == "case_migrated"))
+    event = session.scalar(
+        select(AuditEvent).where(AuditEvent.instance_id == instance.id, AuditEvent.action == "case_migrated")
+    )
     assert event.actor_id == owner.id and (event.detail["from_version"], event.detail["to_version"]) == (1, 2)
     assert case_migration.movable_cases(session, C) == []
     with pytest.raises(case_migration.MigrationRefused) as info:
@@ -103,7 +127,10 @@ def test_a_case_whose_step_was_removed_cannot_move(kz, session, user, at_council
     no_deadline = without(SHIPPED, {"C_02_council_decision_due", "C_02_overdue", "C_02_end_overdue"})
     assert publish(kz, session, owner, no_deadline, "the council's deadline is no longer tracked") == 2
     instance = at_council.instance
-    for attempt in (case_migration.preview_migration, lambda k, s, i: case_migration.migrate_case(k, s, owner, i)):
+    for attempt in (
+        case_migration.preview_migration,
+        lambda k, s, i: case_migration.migrate_case(k, s, owner, i),
+    ):
         with pytest.raises(case_migration.MigrationRefused) as info:
             attempt(kz, session, instance.id)
         assert info.value.reason == "removed" and "C_02_council_decision_due" in info.value.detail
@@ -119,15 +146,23 @@ def test_only_running_cases_move(kz, session, user, at_council):
     with pytest.raises(case_migration.MigrationRefused) as info:
         case_migration.preview_migration(kz, session, at_council.instance.id)
     assert info.value.reason == "not_running"
-    assert session.scalar(select(HumanTask.id).where(HumanTask.instance_id == at_council.instance.id)) is not None
+    assert (
+        session.scalar(select(HumanTask.id).where(HumanTask.instance_id == at_council.instance.id))
+        is not None
+    )
 
 
 @time_machine.travel(WHEN, tick=False)
 def test_the_versions_page_moves_a_case_after_a_preview(kz, session, user, at_council):
     from tests.test_web_editor import client_for
 
-    publish(kz, session, user("owner"), SHIPPED.replace("add_working_days(submitted_on, 5)",
-                                                        "add_working_days(submitted_on, 7)"), "seven days")
+    publish(
+        kz,
+        session,
+        user("owner"),
+        SHIPPED.replace("add_working_days(submitted_on, 5)", "add_working_days(submitted_on, 7)"),
+        "seven days",
+    )
     session.commit()
     instance_id = at_council.instance.id
     client = client_for(kz, "owner")
@@ -136,7 +171,10 @@ def test_the_versions_page_moves_a_case_after_a_preview(kz, session, user, at_co
     move_url = f"/processes/{C}/cases/{instance_id}/move"
     assert f'data-case="{instance_id}"' in page and move_url in page
     preview = client.get(move_url).get_data(as_text=True)
-    assert 'data-element="C_02_council_decision" data-change="changed"' in preview and "29 апреля 2026" in preview
+    assert (
+        'data-element="C_02_council_decision" data-change="changed"' in preview
+        and "29 апреля 2026" in preview
+    )
     assert client_for(kz, "operator").post(move_url).status_code == 403
     assert client.post(move_url).status_code == 302
     session.expire_all()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalogue import (
+from engine.catalogue.services import (
     CSC_MODES,
     DEFAULT_CATALOGUE_PATH,
     GROUPS,

@@ -21,22 +21,35 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import webapp
-from engine import evaluation, public
-from engine.config import REPO_ROOT
-from engine.context import Kyzmat
-from engine.demo import DEMO_PASSWORD
-from engine.forms import check_form_schema, load_form
-from engine.models import EvaluationSheet, Municipality, ProcessInstance, User
+from engine.citizens import evaluation, public
+from engine.demo.data import DEMO_PASSWORD
+from engine.forms.schema import check_form_schema, load_form
+from engine.platform.config import REPO_ROOT
+from engine.platform.models import EvaluationSheet, Municipality, ProcessInstance, User
+from engine.runtime.context import Kyzmat
 from tests.citizens_support import hand_over, registered_case
 from tests.conftest import RECEPTION
 from tests.test_web import body_text
 
 FULL_ANSWERS = {
-    "age": "34", "gender": "female", "health_limitations": "no",
-    **{q: "fully_satisfied" for q in ("q1_schedule", "q2_premises", "q3_queue", "q4_time", "q5_competence",
-                                      "q6_politeness", "q7_overall")},
+    "age": "34",
+    "gender": "female",
+    "health_limitations": "no",
+    **{
+        q: "fully_satisfied"
+        for q in (
+            "q1_schedule",
+            "q2_premises",
+            "q3_queue",
+            "q4_time",
+            "q5_competence",
+            "q6_politeness",
+            "q7_overall",
+        )
+    },
     "q8_information": "partially_satisfied",
-    "unfounded_actions": "yes", "unfounded_kinds": ["unofficial_queue", "extra_documents"],
+    "unfounded_actions": "yes",
+    "unfounded_kinds": ["unofficial_queue", "extra_documents"],
     "corruption": "no",
 }
 
@@ -93,10 +106,17 @@ def sheet_count(session: Session) -> int:
 def test_sheet_files_are_valid_forms_with_the_scale_verbatim(variant: str) -> None:
     schema = load_form(REPO_ROOT / "forms", f"evaluation/{variant}.json")
     assert check_form_schema(schema) == []
-    scale = [schema["properties"][q]["x-enum-labels"][v]["ky"] for q in schema["x-grid"]
-             for v in schema["properties"][q]["enum"]]
-    assert scale[:4] == ["Толук канааттанам", "Жарым-жартылай канааттанам", "Канааттанбайм",
-                         "Жооп берүүдөн кыйналам"]
+    scale = [
+        schema["properties"][q]["x-enum-labels"][v]["ky"]
+        for q in schema["x-grid"]
+        for v in schema["properties"][q]["enum"]
+    ]
+    assert scale[:4] == [
+        "Толук канааттанам",
+        "Жарым-жартылай канааттанам",
+        "Канааттанбайм",
+        "Жооп берүүдөн кыйналам",
+    ]
     assert schema["x-label"]["ky"].startswith("Кызмат көрсөтүү борборлору көрсөткөн мамлекеттик")
     for name in ("csc", "appeal_date", "official", "service_name", "age", "gender", "health_limitations"):
         assert name in schema["properties"]
@@ -123,8 +143,9 @@ def decode_qr(png: bytes) -> str:
     return found[0].text
 
 
-def test_receipt_qr_code_decodes_to_the_status_link(client: FlaskClient, registered: ProcessInstance,
-                                                    kz: Kyzmat) -> None:
+def test_receipt_qr_code_decodes_to_the_status_link(
+    client: FlaskClient, registered: ProcessInstance, kz: Kyzmat
+) -> None:
     login(client, "operator")
     page = client.get(f"/cases/{registered.id}/receipt").get_data(as_text=True)
     uri = re.search(r'<img src="data:image/png;base64,([^"]+)"', page)
@@ -139,15 +160,26 @@ def test_receipt_qr_code_decodes_to_the_status_link(client: FlaskClient, registe
     assert "DS-2026-00001" in text(resp)
 
 
-@pytest.mark.parametrize(("lang", "words"), [
-    ("ky", ["ТАЛОН", "Д.Садырбаев айыл өкмөтү", "Жашаган жеринен", "Үй китеби", "2026-ж., 23-ноябрь"]),
-    ("ru", ["ТАЛОН / Талон", "Айыл окмоту им. Д. Садырбаева", "Справка с места жительства", "Домовая книга",
-            "23 ноября 2026"]),
-])
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("ky", ["ТАЛОН", "Д.Садырбаев айыл өкмөтү", "Жашаган жеринен", "Үй китеби", "2026-ж., 23-ноябрь"]),
+        (
+            "ru",
+            [
+                "ТАЛОН / Талон",
+                "Айыл окмоту им. Д. Садырбаева",
+                "Справка с места жительства",
+                "Домовая книга",
+                "23 ноября 2026",
+            ],
+        ),
+    ],
+)
 @pytest.mark.parametrize("paper", ["a5", "roll"])
 def test_receipt_pdf_has_the_facts_and_a_qr_code_of_the_status_link(
-        client: FlaskClient, registered: ProcessInstance, kz: Kyzmat, lang: str, words: list[str],
-        paper: str) -> None:
+    client: FlaskClient, registered: ProcessInstance, kz: Kyzmat, lang: str, words: list[str], paper: str
+) -> None:
     login(client, "operator")
     client.post(f"/lang/{lang}")
     resp = client.get(f"/cases/{registered.id}/receipt.pdf?paper={paper}")
@@ -165,13 +197,17 @@ def test_receipt_pdf_has_the_facts_and_a_qr_code_of_the_status_link(
     assert decode_qr(images[0].data) == f"{kz.settings.base_url}/s/{registered.public_token}"
 
 
-def test_receipt_pdf_needs_a_login_and_access_to_the_case(client: FlaskClient, registered: ProcessInstance) -> None:
+def test_receipt_pdf_needs_a_login_and_access_to_the_case(
+    client: FlaskClient, registered: ProcessInstance
+) -> None:
     assert client.get(f"/cases/{registered.id}/receipt.pdf").status_code == 302
     login(client, "operator2")  # Kyzyl-Adyr's operator
     assert client.get(f"/cases/{registered.id}/receipt.pdf").status_code == 403
 
 
-def test_receipt_page_prints_on_a5_or_a_receipt_printer(client: FlaskClient, registered: ProcessInstance) -> None:
+def test_receipt_page_prints_on_a5_or_a_receipt_printer(
+    client: FlaskClient, registered: ProcessInstance
+) -> None:
     """A5 by default; the roll class selects the stylesheet's named 80 mm page (no inline style: CSP)."""
     login(client, "operator")
     a5 = client.get(f"/cases/{registered.id}/receipt").get_data(as_text=True)
@@ -185,12 +221,16 @@ def test_receipt_page_prints_on_a5_or_a_receipt_printer(client: FlaskClient, reg
 # --- status page --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("lang", "service", "phase"), [
-    ("ky", "Жашаган жеринен", "Жыйынтык даярдалууда."),
-    ("ru", "Справка с места жительства", "Результат готовится."),
-])
+@pytest.mark.parametrize(
+    ("lang", "service", "phase"),
+    [
+        ("ky", "Жашаган жеринен", "Жыйынтык даярдалууда."),
+        ("ru", "Справка с места жительства", "Результат готовится."),
+    ],
+)
 def test_status_page_says_where_the_case_is_and_nothing_personal(
-        client: FlaskClient, registered: ProcessInstance, lang: str, service: str, phase: str) -> None:
+    client: FlaskClient, registered: ProcessInstance, lang: str, service: str, phase: str
+) -> None:
     resp = client.get(f"/s/{registered.public_token}?lang={lang}")
     assert resp.status_code == 200
     assert resp.headers["Cache-Control"] == "no-store" and resp.headers["Referrer-Policy"] == "no-referrer"
@@ -198,14 +238,23 @@ def test_status_page_says_where_the_case_is_and_nothing_personal(
     assert service in body and phase in body
     assert "DS-2026-00001" in body
     assert ("2026-ж., 23-ноябрь" if lang == "ky" else "23 ноября 2026") in body  # the result date
-    for personal in (RECEPTION["applicant_name"], "Асель", "Бекова", RECEPTION["village"], "Айгүл Осмонова",
-                     "паспорт", "Үй китеби", "Домовая книга"):
+    for personal in (
+        RECEPTION["applicant_name"],
+        "Асель",
+        "Бекова",
+        RECEPTION["village"],
+        "Айгүл Осмонова",
+        "паспорт",
+        "Үй китеби",
+        "Домовая книга",
+    ):
         assert personal not in resp.get_data(as_text=True), personal
     assert "/evaluation" not in resp.get_data(as_text=True)  # not before the hand-over
 
 
-def test_status_after_hand_over_offers_the_sheet_once(client: FlaskClient, served: ProcessInstance,
-                                                      session: Session) -> None:
+def test_status_after_hand_over_offers_the_sheet_once(
+    client: FlaskClient, served: ProcessInstance, session: Session
+) -> None:
     page = client.get(f"/s/{served.public_token}")
     assert "Жыйынтык сизге берилди." in text(page)
     assert f"/s/{served.public_token}/evaluation" in page.get_data(as_text=True)
@@ -223,9 +272,12 @@ def test_status_after_hand_over_offers_the_sheet_once(client: FlaskClient, serve
 
 
 def test_answers_are_stored_anonymously_against_service_municipality_date_and_operator(
-        client: FlaskClient, served: ProcessInstance, session: Session, user: Callable[[str], User]) -> None:
-    client.post(f"/s/{served.public_token}/evaluation", data={**FULL_ANSWERS, "corruption": "yes",
-                                                              "corruption_details": "акча сурашты"})
+    client: FlaskClient, served: ProcessInstance, session: Session, user: Callable[[str], User]
+) -> None:
+    client.post(
+        f"/s/{served.public_token}/evaluation",
+        data={**FULL_ANSWERS, "corruption": "yes", "corruption_details": "акча сурашты"},
+    )
     row = session.scalars(select(EvaluationSheet)).one()
     assert row.service_code == "M2"
     assert row.municipality_id == served.municipality_id
@@ -233,11 +285,25 @@ def test_answers_are_stored_anonymously_against_service_municipality_date_and_op
     assert row.operator_id == user("operator").id
     assert (row.variant, row.source, row.entered_by_id) == ("full", "online", None)
     assert row.answers == {
-        "age": 34, "gender": "female", "health_limitations": False,
-        **{q: "fully_satisfied" for q in ("q1_schedule", "q2_premises", "q3_queue", "q4_time", "q5_competence",
-                                          "q6_politeness", "q7_overall")},
-        "q8_information": "partially_satisfied", "unfounded_actions": True,
-        "unfounded_kinds": ["unofficial_queue", "extra_documents"], "corruption": True,
+        "age": 34,
+        "gender": "female",
+        "health_limitations": False,
+        **{
+            q: "fully_satisfied"
+            for q in (
+                "q1_schedule",
+                "q2_premises",
+                "q3_queue",
+                "q4_time",
+                "q5_competence",
+                "q6_politeness",
+                "q7_overall",
+            )
+        },
+        "q8_information": "partially_satisfied",
+        "unfounded_actions": True,
+        "unfounded_kinds": ["unofficial_queue", "extra_documents"],
+        "corruption": True,
         "corruption_details": "акча сурашты",
     }
     # nothing in the row leads back to the case: no id, no token, no applicant
@@ -247,28 +313,34 @@ def test_answers_are_stored_anonymously_against_service_municipality_date_and_op
     assert "instance_id" not in EvaluationSheet.__table__.columns
 
 
-def test_a_sheet_with_errors_keeps_what_was_typed(client: FlaskClient, served: ProcessInstance,
-                                                  session: Session) -> None:
+def test_a_sheet_with_errors_keeps_what_was_typed(
+    client: FlaskClient, served: ProcessInstance, session: Session
+) -> None:
     partial = {k: v for k, v in FULL_ANSWERS.items() if k != "q4_time"} | {"age": "abc"}
     resp = client.post(f"/s/{served.public_token}/evaluation", data=partial)
     assert resp.status_code == 422
     body = resp.get_data(as_text=True)
     assert "Бул талааны толтуруу милдеттүү." in body and "Бүтүн сан жазыңыз." in body
-    assert 'name="q1_schedule" value="fully_satisfied" aria-labelledby="q-q1_schedule opt-fully_satisfied" checked' in body
+    assert (
+        'name="q1_schedule" value="fully_satisfied" aria-labelledby="q-q1_schedule opt-fully_satisfied" checked'
+        in body
+    )
     assert 'value="abc"' in body
     assert sheet_count(session) == 0
 
 
-def test_the_sheet_opens_only_after_the_hand_over(client: FlaskClient, registered: ProcessInstance,
-                                                  session: Session) -> None:
+def test_the_sheet_opens_only_after_the_hand_over(
+    client: FlaskClient, registered: ProcessInstance, session: Session
+) -> None:
     assert client.get(f"/s/{registered.public_token}/evaluation").status_code == 403
     resp = client.post(f"/s/{registered.public_token}/evaluation", data=FULL_ANSWERS)
     assert resp.status_code == 403
     assert sheet_count(session) == 0
 
 
-def test_the_municipality_chooses_the_short_sheet(client: FlaskClient, served: ProcessInstance,
-                                                  session: Session) -> None:
+def test_the_municipality_chooses_the_short_sheet(
+    client: FlaskClient, served: ProcessInstance, session: Session
+) -> None:
     municipality = session.get(Municipality, served.municipality_id)
     assert municipality is not None
     evaluation.set_sheet_variant(session, municipality, "short")
@@ -276,15 +348,17 @@ def test_the_municipality_chooses_the_short_sheet(client: FlaskClient, served: P
     body = text(client.get(f"/s/{served.public_token}/evaluation"))
     assert "1-вариант (Кыска)" in body and "Кызмат көрсөтүүнүн жыйынтыгы" in body
     assert "Кызматкерлердин компетенттүүлүгүнө канааттанасызбы?" not in body
-    resp = client.post(f"/s/{served.public_token}/evaluation", data={"result": "not_satisfied",
-                                                                     "comment": "узак күттүм"})
+    resp = client.post(
+        f"/s/{served.public_token}/evaluation", data={"result": "not_satisfied", "comment": "узак күттүм"}
+    )
     assert resp.status_code == 302
     row = session.scalars(select(EvaluationSheet)).one()
     assert (row.variant, row.answers) == ("short", {"result": "not_satisfied", "comment": "узак күттүм"})
 
 
-def test_a_clerk_types_in_a_paper_sheet_once(client: FlaskClient, served: ProcessInstance, session: Session,
-                                             user: Callable[[str], User]) -> None:
+def test_a_clerk_types_in_a_paper_sheet_once(
+    client: FlaskClient, served: ProcessInstance, session: Session, user: Callable[[str], User]
+) -> None:
     login(client, "operator2")  # another municipality's CSC
     assert client.post(f"/cases/{served.id}/evaluation", data=FULL_ANSWERS).status_code == 403
     client.post("/logout")
@@ -308,12 +382,18 @@ def test_a_clerk_types_in_a_paper_sheet_once(client: FlaskClient, served: Proces
 
 
 def test_unknown_and_guessed_links_are_404_and_guessing_is_slowed(
-        client: FlaskClient, registered: ProcessInstance, frozen: time_machine.Coordinates,
-        session: Session) -> None:
+    client: FlaskClient, registered: ProcessInstance, frozen: time_machine.Coordinates, session: Session
+) -> None:
     token = registered.public_token
     assert client.get("/s/../../etc/passwd").status_code == 404
-    guesses = ["0" * 64, token[:-1] + ("0" if token[-1] != "0" else "1"), token[:32], token.upper(),
-               str(registered.id), "%00"]
+    guesses = [
+        "0" * 64,
+        token[:-1] + ("0" if token[-1] != "0" else "1"),
+        token[:32],
+        token.upper(),
+        str(registered.id),
+        "%00",
+    ]
     for guess in guesses:
         assert client.get(f"/s/{guess}").status_code == 404, guess
     assert client.get(f"/s/{guesses[0]}/evaluation").status_code == 404
@@ -341,13 +421,33 @@ def test_a_valid_link_does_not_count_as_a_failure(client: FlaskClient, registere
 # --- notice board --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("lang", "words"), [
-    ("ky", ["Окуучуларды муниципалдык автотраспорт менен мектепке таашуу", "Айыл өкмөтү", "Аутсорсинг", "Акысыз",
-            "Кызматтарды стандартташтырууга жооптуу органдын аты"]),
-    ("ru", ["Подвоз учащихся в школу муниципальным автотранспортом", "Айыл окмоту", "Бесплатно",
-            "Наименование органа, ответственного за стандартизацию услуг"]),
-])
-def test_notice_board_shows_the_approved_additional_list(client: FlaskClient, lang: str, words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        (
+            "ky",
+            [
+                "Окуучуларды муниципалдык автотраспорт менен мектепке таашуу",
+                "Айыл өкмөтү",
+                "Аутсорсинг",
+                "Акысыз",
+                "Кызматтарды стандартташтырууга жооптуу органдын аты",
+            ],
+        ),
+        (
+            "ru",
+            [
+                "Подвоз учащихся в школу муниципальным автотранспортом",
+                "Айыл окмоту",
+                "Бесплатно",
+                "Наименование органа, ответственного за стандартизацию услуг",
+            ],
+        ),
+    ],
+)
+def test_notice_board_shows_the_approved_additional_list(
+    client: FlaskClient, lang: str, words: list[str]
+) -> None:
     resp = client.get(f"/board/sadyrbaev?lang={lang}")
     assert resp.status_code == 200
     body = text(resp)
@@ -362,9 +462,12 @@ def test_notice_board_of_a_municipality_without_a_list(client: FlaskClient) -> N
     assert client.get("/board/nowhere").status_code == 404
 
 
-def test_forwarded_addresses_count_only_behind_a_configured_proxy(kz: Kyzmat, registered: ProcessInstance) -> None:
+def test_forwarded_addresses_count_only_behind_a_configured_proxy(
+    kz: Kyzmat, registered: ProcessInstance
+) -> None:
     """The per-address limit counts the connection's address; X-Forwarded-For is believed only
     with KYZMAT_PROXY_HOPS set (else a guesser would name a new address with every request)."""
+
     def guess_until_blocked(client: FlaskClient, forwarded_for: str | None = None) -> None:
         for i in range(public.MAX_FAILURES):
             headers = {"X-Forwarded-For": forwarded_for or f"203.0.113.{i}"}
@@ -373,16 +476,31 @@ def test_forwarded_addresses_count_only_behind_a_configured_proxy(kz: Kyzmat, re
     # No proxy configured: changing the header every time does not escape the limit.
     direct = webapp.create_app({"TESTING": True}, kyzmat=kz).test_client()
     guess_until_blocked(direct)
-    assert direct.get(f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 429
+    assert (
+        direct.get(f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.1"}).status_code
+        == 429
+    )
 
     # Behind one proxy (every request comes from the proxy's address): each citizen is counted apart.
     kz.settings = replace(kz.settings, proxy_hops=1)
     proxied = webapp.create_app({"TESTING": True}, kyzmat=kz).test_client()
     proxy = {"REMOTE_ADDR": "10.9.9.9"}
     for i in range(public.MAX_FAILURES):
-        assert proxied.get(f"/s/{i:064x}", headers={"X-Forwarded-For": "198.51.100.20"},
-                           environ_base=proxy).status_code == 404
-    assert proxied.get(f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.20"},
-                       environ_base=proxy).status_code == 429
-    assert proxied.get(f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.21"},
-                       environ_base=proxy).status_code == 200
+        assert (
+            proxied.get(
+                f"/s/{i:064x}", headers={"X-Forwarded-For": "198.51.100.20"}, environ_base=proxy
+            ).status_code
+            == 404
+        )
+    assert (
+        proxied.get(
+            f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.20"}, environ_base=proxy
+        ).status_code
+        == 429
+    )
+    assert (
+        proxied.get(
+            f"/s/{registered.public_token}", headers={"X-Forwarded-For": "198.51.100.21"}, environ_base=proxy
+        ).status_code
+        == 200
+    )

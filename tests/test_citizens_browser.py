@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine.models import EvaluationSheet, ProcessInstance, User
+from engine.platform.models import EvaluationSheet, ProcessInstance, User
 from tests.browser import LiveServer, login, screenshot
 from tests.citizens_support import hand_over, registered_case
 
@@ -15,14 +15,18 @@ pytestmark = pytest.mark.browser
 def make_case(live_server: LiveServer, *, served: bool) -> ProcessInstance:
     kz = live_server.kz
     with kz.sessions() as session:
-        walk = registered_case(kz, session, lambda name: session.scalar(select(User).where(User.username == name)))
+        walk = registered_case(
+            kz, session, lambda name: session.scalar(select(User).where(User.username == name))
+        )
         instance = hand_over(walk) if served else walk.instance
         session.commit()
         assert instance is not None
         return instance
 
 
-def test_citizen_fills_in_the_full_sheet_in_kyrgyz_from_the_status_page(page, live_server: LiveServer) -> None:
+def test_citizen_fills_in_the_full_sheet_in_kyrgyz_from_the_status_page(
+    page, live_server: LiveServer
+) -> None:
     case = make_case(live_server, served=True)
     page.goto(f"/s/{case.public_token}?lang=ky")
     assert page.locator("html").get_attribute("lang") == "ky"
@@ -30,7 +34,9 @@ def test_citizen_fills_in_the_full_sheet_in_kyrgyz_from_the_status_page(page, li
     screenshot(page, "citizens-status-served-ky")
     page.get_by_role("link", name="Кызматты баалоо").click()
     page.get_by_text("4-тиркеме. 2-вариант (Толук)").wait_for()
-    assert page.get_by_text("Сунушталган жооптордун варианттарын желекче (галочка) менен белгилеп койсоңуз:").is_visible()
+    assert page.get_by_text(
+        "Сунушталган жооптордун варианттарын желекче (галочка) менен белгилеп койсоңуз:"
+    ).is_visible()
     # the follow-up questions stay hidden until "Ооба" is chosen
     assert not page.locator("input[name=unfounded_kinds]").first.is_visible()
     page.fill("#age", "41")

@@ -18,11 +18,11 @@ from flask.cli import ScriptInfo
 from sqlalchemy import select
 
 import webapp
-from engine.config import REPO_ROOT, Settings
-from engine.context import create_kyzmat
-from engine.db import make_engine
-from engine.demo import DEMO_PASSWORD
-from engine.models import RoleGrant, User
+from engine.bootstrap import create_kyzmat
+from engine.demo.data import DEMO_PASSWORD
+from engine.platform.config import REPO_ROOT, Settings
+from engine.platform.db import make_engine
+from engine.platform.models import RoleGrant, User
 from webapp.cli import main
 
 KYZMAT = Path(sys.executable).parent / "kyzmat"
@@ -35,8 +35,12 @@ class Env:
     url: str
 
     def vars(self) -> dict[str, str]:
-        return {"KYZMAT_DATABASE_URL": self.url, "KYZMAT_VAR_DIR": str(self.var_dir),
-                "KYZMAT_SECRET_KEY": "cli-test-secret", "KYZMAT_SCHEDULER": "0"}
+        return {
+            "KYZMAT_DATABASE_URL": self.url,
+            "KYZMAT_VAR_DIR": str(self.var_dir),
+            "KYZMAT_SECRET_KEY": "cli-test-secret",
+            "KYZMAT_SCHEDULER": "0",
+        }
 
 
 @pytest.fixture
@@ -55,8 +59,14 @@ def cli(env: Env) -> Iterator[Callable[..., Result]]:
         engines.append(kz.db)
         app = webapp.create_app(kyzmat=kz)
         # FlaskGroup sets FLASK_RUN_FROM_CLI; listing it here has the runner restore it afterwards.
-        return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app), input=input,
-                                  env={"FLASK_RUN_FROM_CLI": None}, catch_exceptions=False)
+        return CliRunner().invoke(
+            main,
+            list(args),
+            obj=ScriptInfo(create_app=lambda: app),
+            input=input,
+            env={"FLASK_RUN_FROM_CLI": None},
+            catch_exceptions=False,
+        )
 
     yield run
     for engine in engines:
@@ -70,8 +80,15 @@ def script(env: Env, *args: str, extra_env: dict[str, str] | None = None) -> sub
     variables.update(env.vars())
     variables.update(extra_env or {})
     env.var_dir.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([str(KYZMAT), *args], capture_output=True, text=True, env=variables,
-                          cwd=env.var_dir, timeout=120, check=False)
+    return subprocess.run(
+        [str(KYZMAT), *args],
+        capture_output=True,
+        text=True,
+        env=variables,
+        cwd=env.var_dir,
+        timeout=120,
+        check=False,
+    )
 
 
 def lines(result: Result) -> list[str]:
@@ -97,10 +114,25 @@ def test_a_command_before_init_says_to_run_init(env: Env) -> None:
     assert proc.stdout == ""
 
 
-@pytest.mark.parametrize("args", [["demo"], ["calendar", "holidays", "2026"],
-                                  ["calendar", "set", "2027-01-08", "day-off", "--reason", "Decree"],
-                                  ["users", "create", "aibek", "--name", "A", "--password", "long-enough",
-                                   "--role", "csc_operator@sadyrbaev"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo"],
+        ["calendar", "holidays", "2026"],
+        ["calendar", "set", "2027-01-08", "day-off", "--reason", "Decree"],
+        [
+            "users",
+            "create",
+            "aibek",
+            "--name",
+            "A",
+            "--password",
+            "long-enough",
+            "--role",
+            "csc_operator@sadyrbaev",
+        ],
+    ],
+)
 def test_every_command_before_init_refuses(cli: Callable[..., Result], args: list[str]) -> None:
     result = cli(*args)
     assert result.exit_code == 1
@@ -108,8 +140,13 @@ def test_every_command_before_init_refuses(cli: Callable[..., Result], args: lis
 
 
 def test_an_unreachable_database_is_a_message_not_a_traceback(env: Env, tmp_path: Path) -> None:
-    proc = script(env, "calendar", "next-working-day", "2026-11-20",
-                  extra_env={"KYZMAT_DATABASE_URL": f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}"})
+    proc = script(
+        env,
+        "calendar",
+        "next-working-day",
+        "2026-11-20",
+        extra_env={"KYZMAT_DATABASE_URL": f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}"},
+    )
     assert proc.returncode == 1
     assert "Cannot open the database" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -132,12 +169,15 @@ def test_init_is_idempotent(cli: Callable[..., Result], env: Env) -> None:
 # --- calendar ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["next-working-day", "2026-11-20"], "2026-11-23"),  # Fri -> Mon
-    (["add-working-days", "2026-12-31", "1"], "2027-01-08"),  # over the New Year week
-    (["add-days", "2026-10-01", "30"], "2026-11-02"),  # Sat 31 Oct -> Mon 2 Nov
-    (["add-working-days", "2026-11-20", "0"], "2026-11-20"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["next-working-day", "2026-11-20"], "2026-11-23"),  # Fri -> Mon
+        (["add-working-days", "2026-12-31", "1"], "2027-01-08"),  # over the New Year week
+        (["add-days", "2026-10-01", "30"], "2026-11-02"),  # Sat 31 Oct -> Mon 2 Nov
+        (["add-working-days", "2026-11-20", "0"], "2026-11-20"),
+    ],
+)
 def test_calendar_arithmetic(initialised: Callable[..., Result], args: list[str], expected: str) -> None:
     result = initialised("calendar", *args)
     assert result.exit_code == 0, result.output
@@ -162,7 +202,9 @@ def test_a_decree_day_off_moves_deadlines_until_unset(initialised: Callable[...,
     result = initialised("calendar", "set", "2027-01-08", "day-off", "--reason", "Decree")
     assert result.exit_code == 0, result.output
     assert initialised("calendar", "next-working-day", "2026-12-31").output == "2027-01-11\n"
-    listed = [line for line in lines(initialised("calendar", "holidays", "2027")) if line.startswith("2027-01-08")]
+    listed = [
+        line for line in lines(initialised("calendar", "holidays", "2027")) if line.startswith("2027-01-08")
+    ]
     assert listed and "Decree" in listed[0] and " no " in listed[0]
     result = initialised("calendar", "unset", "2027-01-08")
     assert result.exit_code == 0, result.output
@@ -192,8 +234,18 @@ def test_users_create_after_demo(initialised: Callable[..., Result], env: Env) -
     assert demo.exit_code == 0, demo.output
     assert "operator2" in demo.output and DEMO_PASSWORD in demo.output
     assert "already loaded" in initialised("demo").output
-    result = initialised("users", "create", "Aibek", "--name", "Айбек Исаев", "--role", "csc_operator@sadyrbaev",
-                         "--role", "ao_specialist@sadyrbaev", input="long-enough\nlong-enough\n")
+    result = initialised(
+        "users",
+        "create",
+        "Aibek",
+        "--name",
+        "Айбек Исаев",
+        "--role",
+        "csc_operator@sadyrbaev",
+        "--role",
+        "ao_specialist@sadyrbaev",
+        input="long-enough\nlong-enough\n",
+    )
     assert result.exit_code == 0, result.output
     assert "Created aibek" in result.output
     engine = make_engine(env.url)
@@ -205,19 +257,33 @@ def test_users_create_after_demo(initialised: Callable[..., Result], env: Env) -
         engine.dispose()
     assert user.full_name == "Айбек Исаев"
     assert roles == {"csc_operator", "ao_specialist"}
-    duplicate = initialised("users", "create", "aibek", "--name", "X", "--password", "long-enough",
-                            "--role", "csc_operator@sadyrbaev")
+    duplicate = initialised(
+        "users",
+        "create",
+        "aibek",
+        "--name",
+        "X",
+        "--password",
+        "long-enough",
+        "--role",
+        "csc_operator@sadyrbaev",
+    )
     assert duplicate.exit_code == 1 and "already exists" in duplicate.output
 
 
-@pytest.mark.parametrize(("role", "message"), [
-    ("csc_operator@nowhere", "No municipality with code 'nowhere'"),
-    ("village_elder@sadyrbaev", "Unknown role 'village_elder'"),
-    ("csc_operator", "is held in a municipality"),
-])
+@pytest.mark.parametrize(
+    ("role", "message"),
+    [
+        ("csc_operator@nowhere", "No municipality with code 'nowhere'"),
+        ("village_elder@sadyrbaev", "Unknown role 'village_elder'"),
+        ("csc_operator", "is held in a municipality"),
+    ],
+)
 def test_users_create_refuses_bad_roles(initialised: Callable[..., Result], role: str, message: str) -> None:
     assert initialised("demo").exit_code == 0
-    result = initialised("users", "create", "aibek", "--name", "A", "--password", "long-enough", "--role", role)
+    result = initialised(
+        "users", "create", "aibek", "--name", "A", "--password", "long-enough", "--role", role
+    )
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
@@ -255,21 +321,38 @@ def _line_of(path: Path, needle: str) -> int:
 
 
 BROKEN = {
-    "doctype": (_after_declaration("<!DOCTYPE bpmn:definitions>"), "<!DOCTYPE", "DOCTYPE declarations are not allowed"),
-    "entity": (lambda text: _after_declaration('<!DOCTYPE bpmn:definitions [<!ENTITY who "ККБ">]>')(text)
-               .replace("<bpmn:documentation>Process D", "<bpmn:documentation>&who; Process D", 1),
-               "<!DOCTYPE", "no entities"),
-    "script": (lambda text: text.replace('<bpmn:script>priority = "high"</bpmn:script>',
-                                         "<bpmn:script>priority = __import__('os').getcwd()</bpmn:script>"),
-               "__import__", "__import__"),
-    "lane": (lambda text: text.replace('name="state_body"', 'name="village_elder"'),
-             'name="village_elder"', "lane 'village_elder' is not a known role"),
+    "doctype": (
+        _after_declaration("<!DOCTYPE bpmn:definitions>"),
+        "<!DOCTYPE",
+        "DOCTYPE declarations are not allowed",
+    ),
+    "entity": (
+        lambda text: _after_declaration('<!DOCTYPE bpmn:definitions [<!ENTITY who "ККБ">]>')(text).replace(
+            "<bpmn:documentation>Process D", "<bpmn:documentation>&who; Process D", 1
+        ),
+        "<!DOCTYPE",
+        "no entities",
+    ),
+    "script": (
+        lambda text: text.replace(
+            '<bpmn:script>priority = "high"</bpmn:script>',
+            "<bpmn:script>priority = __import__('os').getcwd()</bpmn:script>",
+        ),
+        "__import__",
+        "__import__",
+    ),
+    "lane": (
+        lambda text: text.replace('name="state_body"', 'name="village_elder"'),
+        'name="village_elder"',
+        "lane 'village_elder' is not a known role",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_processes_check_fails_on_a_broken_diagram(case: str, tmp_path: Path,
-                                                   cli: Callable[..., Result]) -> None:
+def test_processes_check_fails_on_a_broken_diagram(
+    case: str, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     change, needle, message = BROKEN[case]
     path = _broken(tmp_path, case, change)
     result = cli("processes", "check", str(path))
@@ -281,15 +364,19 @@ def test_processes_check_fails_on_a_broken_diagram(case: str, tmp_path: Path,
     assert "Traceback" not in result.output
 
 
-def test_processes_check_fails_on_a_user_task_without_its_form(tmp_path: Path, cli: Callable[..., Result]) -> None:
+def test_processes_check_fails_on_a_user_task_without_its_form(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     forms = tmp_path / "forms"
     shutil.copytree(REPO_ROOT / "forms", forms)
     (forms / "citizen_service" / "D_03_advise.json").unlink()
     result = cli("processes", "check", str(PROCESS_D), forms_dir=forms)
     assert result.exit_code == 1
     line = _line_of(PROCESS_D, '<bpmn:userTask id="D_03_advise"')
-    assert re.search(rf"{re.escape(str(PROCESS_D))}:{line}: \[D_03_advise\] .*D_03_advise\.json does not exist",
-                     result.output), result.output
+    assert re.search(
+        rf"{re.escape(str(PROCESS_D))}:{line}: \[D_03_advise\] .*D_03_advise\.json does not exist",
+        result.output,
+    ), result.output
 
 
 def test_processes_check_with_the_console_script(env: Env, tmp_path: Path) -> None:
@@ -304,16 +391,18 @@ def test_processes_check_with_the_console_script(env: Env, tmp_path: Path) -> No
     for path, case in zip(paths, sorted(BROKEN), strict=True):
         _change, needle, message = BROKEN[case]
         problems = [line for line in proc.stderr.splitlines() if line.startswith(f"{path}:")]
-        assert any(line.startswith(f"{path}:{_line_of(path, needle)}:") and message in line
-                   for line in problems), (case, problems)
+        assert any(
+            line.startswith(f"{path}:{_line_of(path, needle)}:") and message in line for line in problems
+        ), (case, problems)
         if case not in ("doctype", "entity"):  # a refused DTD stops the reading of the file
             assert any("D_03_advise.json does not exist" in line for line in problems), (case, problems)
     assert re.search(r"\d+ problem\(s\) in 4 file\(s\)\.", proc.stderr)
     assert proc.stdout == ""
 
 
-def test_processes_check_never_passes_without_checking_a_diagram(tmp_path: Path,
-                                                                 cli: Callable[..., Result]) -> None:
+def test_processes_check_never_passes_without_checking_a_diagram(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     (tmp_path / "notes.txt").write_text("not a diagram")
     result = cli("processes", "check", str(tmp_path / "notes.txt"))
     assert result.exit_code == 1

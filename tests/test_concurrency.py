@@ -22,13 +22,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from engine import cases
+from engine.bootstrap import create_kyzmat
 from engine.bpmn import workflow as wfapi
-from engine.calendar import BISHKEK
-from engine.context import Kyzmat, create_kyzmat
-from engine.db import make_engine, transaction
-from engine.errors import Conflict
-from engine.models import AuditEvent, HumanTask, ProcessInstance, User
+from engine.calendar.days import BISHKEK
+from engine.platform.db import make_engine, transaction
+from engine.platform.errors import Conflict
+from engine.platform.models import AuditEvent, HumanTask, ProcessInstance, User
+from engine.runtime import cases
+from engine.runtime.context import Kyzmat
 from tests.conftest import BACKENDS, POSTGRES_URL, RECEPTION, make_settings, prepare_database
 
 # Named per process, so two test runs against the same server do not drop each other's databases.
@@ -64,17 +65,24 @@ def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     var_dir = tmp_path_factory.mktemp(f"concurrency-{backend}")
     if backend == "sqlite":
         path = var_dir / "template.sqlite3"
-        prepare_database(f"sqlite:///{path}", var_dir).dispose()  # disposing checkpoints the WAL into the file
+        prepare_database(
+            f"sqlite:///{path}", var_dir
+        ).dispose()  # disposing checkpoints the WAL into the file
         yield str(path)
         return
     try:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)',
-                  f'DROP DATABASE IF EXISTS "{PG_TEMPLATE}" WITH (FORCE)', f'CREATE DATABASE "{PG_TEMPLATE}"')
+        _pg_admin(
+            f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)',
+            f'DROP DATABASE IF EXISTS "{PG_TEMPLATE}" WITH (FORCE)',
+            f'CREATE DATABASE "{PG_TEMPLATE}"',
+        )
     except (OperationalError, ProgrammingError) as err:
         pytest.skip(f"cannot create PostgreSQL databases for the concurrency tests: {err.orig}")
     prepare_database(_pg_url(PG_TEMPLATE), var_dir).dispose()
     yield PG_TEMPLATE
-    _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)', f'DROP DATABASE IF EXISTS "{PG_TEMPLATE}"')
+    _pg_admin(
+        f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)', f'DROP DATABASE IF EXISTS "{PG_TEMPLATE}"'
+    )
 
 
 @pytest.fixture
@@ -84,8 +92,10 @@ def committed(template: str, tmp_path: Path) -> Iterator[Kyzmat]:
         url = f"sqlite:///{tmp_path / 'concurrency.sqlite3'}"
         shutil.copyfile(template, tmp_path / "concurrency.sqlite3")
     else:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)',
-                  f'CREATE DATABASE "{PG_DATABASE}" TEMPLATE "{PG_TEMPLATE}"')
+        _pg_admin(
+            f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)',
+            f'CREATE DATABASE "{PG_DATABASE}" TEMPLATE "{PG_TEMPLATE}"',
+        )
         url = _pg_url(PG_DATABASE)
     engine = make_engine(url)
     try:
@@ -101,8 +111,11 @@ def _user(session: Session, username: str) -> User:
 
 
 def _open_task(session: Session, instance_id: int, step_id: str) -> HumanTask:
-    rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                   HumanTask.status == "open", HumanTask.step_id == step_id)).all()
+    rows = session.scalars(
+        select(HumanTask).where(
+            HumanTask.instance_id == instance_id, HumanTask.status == "open", HumanTask.step_id == step_id
+        )
+    ).all()
     assert len(rows) == 1, (step_id, rows)
     return rows[0]
 
@@ -135,10 +148,19 @@ def _snapshot(kz: Kyzmat, instance_id: int) -> Snapshot:
             lock_version=inst.lock_version,
             revision=inst.revision,
             state=inst.state,
-            open_steps=sorted(s.scalars(select(HumanTask.step_id).where(
-                HumanTask.instance_id == instance_id, HumanTask.status == "open"))),
-            completed_events=s.scalar(select(func.count()).select_from(AuditEvent).where(
-                AuditEvent.instance_id == instance_id, AuditEvent.action == "task_completed")) or 0,
+            open_steps=sorted(
+                s.scalars(
+                    select(HumanTask.step_id).where(
+                        HumanTask.instance_id == instance_id, HumanTask.status == "open"
+                    )
+                )
+            ),
+            completed_events=s.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.instance_id == instance_id, AuditEvent.action == "task_completed")
+            )
+            or 0,
         )
 
 
@@ -179,8 +201,14 @@ def _double_completion(kz: Kyzmat, *, read_inside_the_write: bool, pass_lock_ver
                 assert task is not None and task.status == "open"
                 seen = task.instance.lock_version
                 barrier.wait()
-                cases.complete_task(kz, s, actor, task_id, RECEPTION,
-                                    expected_lock_version=seen if pass_lock_version else None)
+                cases.complete_task(
+                    kz,
+                    s,
+                    actor,
+                    task_id,
+                    RECEPTION,
+                    expected_lock_version=seen if pass_lock_version else None,
+                )
                 s.commit()
                 return seen
         # As two browser tabs: each reads the page (a read-only session), then posts the form.
@@ -190,8 +218,14 @@ def _double_completion(kz: Kyzmat, *, read_inside_the_write: bool, pass_lock_ver
             seen = task.instance.lock_version
         barrier.wait()
         with transaction(kz.sessions) as s:
-            cases.complete_task(kz, s, _user(s, "operator"), task_id, RECEPTION,
-                                expected_lock_version=seen if pass_lock_version else None)
+            cases.complete_task(
+                kz,
+                s,
+                _user(s, "operator"),
+                task_id,
+                RECEPTION,
+                expected_lock_version=seen if pass_lock_version else None,
+            )
         return seen
 
     outcomes = _race([complete_once, complete_once])
@@ -204,13 +238,18 @@ def _double_completion(kz: Kyzmat, *, read_inside_the_write: bool, pass_lock_ver
     assert after.open_steps == ["D_03_advise"]
     assert after.completed_events == 1
     with kz.sessions() as s:
-        events = s.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id,
-                                                    AuditEvent.action == "task_completed")).all()
+        events = s.scalars(
+            select(AuditEvent).where(
+                AuditEvent.instance_id == instance_id, AuditEvent.action == "task_completed"
+            )
+        ).all()
         assert [e.step_id for e in events] == ["D_02_reception"]
         done = s.get(HumanTask, task_id)
         assert done is not None and done.status == "completed"
-        assert s.scalar(select(func.count()).select_from(HumanTask).where(
-            HumanTask.instance_id == instance_id)) == 2
+        assert (
+            s.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.instance_id == instance_id))
+            == 2
+        )
         inst = s.get(ProcessInstance, instance_id)
         assert inst is not None
         version = kz.version(s, inst.version_id)
@@ -221,7 +260,9 @@ def _double_completion(kz: Kyzmat, *, read_inside_the_write: bool, pass_lock_ver
     assert _snapshot(kz, instance_id).open_steps == ["D_06_check_documents"]
 
 
-@pytest.mark.parametrize("pass_lock_version", [True, False], ids=["with-lock-version", "without-lock-version"])
+@pytest.mark.parametrize(
+    "pass_lock_version", [True, False], ids=["with-lock-version", "without-lock-version"]
+)
 def test_two_tabs_complete_the_same_step(committed: Kyzmat, pass_lock_version: bool) -> None:
     """Both read the open step, then both submit: one completes it, the other gets Conflict.
 
@@ -231,13 +272,19 @@ def test_two_tabs_complete_the_same_step(committed: Kyzmat, pass_lock_version: b
     _double_completion(committed, read_inside_the_write=False, pass_lock_version=pass_lock_version)
 
 
-@pytest.mark.parametrize("pass_lock_version", [True, False], ids=["with-lock-version", "without-lock-version"])
-def test_two_transactions_read_then_complete_the_same_step(committed: Kyzmat, pass_lock_version: bool) -> None:
+@pytest.mark.parametrize(
+    "pass_lock_version", [True, False], ids=["with-lock-version", "without-lock-version"]
+)
+def test_two_transactions_read_then_complete_the_same_step(
+    committed: Kyzmat, pass_lock_version: bool
+) -> None:
     """Both write transactions have read the open step before either writes: the stale
     lock_version of the second must make it a Conflict (not a duplicate step, not a 500)."""
     if committed.db.dialect.name == "sqlite":
-        pytest.skip("SQLite takes the write lock at BEGIN IMMEDIATE: two write transactions cannot both read "
-                    "first (the other test covers SQLite)")
+        pytest.skip(
+            "SQLite takes the write lock at BEGIN IMMEDIATE: two write transactions cannot both read "
+            "first (the other test covers SQLite)"
+        )
     _double_completion(committed, read_inside_the_write=True, pass_lock_version=pass_lock_version)
 
 
@@ -249,13 +296,15 @@ def test_a_stale_expected_lock_version_changes_nothing(committed: Kyzmat) -> Non
     for stale in (before.lock_version - 1, before.lock_version + 1):
         with pytest.raises(Conflict):
             with transaction(committed.sessions) as s:
-                cases.complete_task(committed, s, _user(s, "operator"), task_id, RECEPTION,
-                                    expected_lock_version=stale)
+                cases.complete_task(
+                    committed, s, _user(s, "operator"), task_id, RECEPTION, expected_lock_version=stale
+                )
         assert _snapshot(committed, instance_id) == before
     # The right one goes through.
     with transaction(committed.sessions) as s:
-        cases.complete_task(committed, s, _user(s, "operator"), task_id, RECEPTION,
-                            expected_lock_version=before.lock_version)
+        cases.complete_task(
+            committed, s, _user(s, "operator"), task_id, RECEPTION, expected_lock_version=before.lock_version
+        )
     after = _snapshot(committed, instance_id)
     assert after.lock_version == before.lock_version + 1
     assert after.open_steps == ["D_03_advise"]
@@ -283,6 +332,7 @@ def _register_at_once(kz: Kyzmat, ids: list[int]) -> list[str]:
             barrier.wait()
             with transaction(kz.sessions) as s:
                 return cases.complete_task(kz, s, _user(s, "operator"), task_id, ADVICE).reference
+
         return work
 
     outcomes = _race([register(i) for i in ids])
@@ -306,7 +356,9 @@ def test_the_first_number_of_the_year_taken_twice_at_once(committed: Kyzmat) -> 
     """Both transactions look for the year's journal counter before either has created it
     (a SELECT ... FOR UPDATE alone locks nothing then, and both INSERT the counter)."""
     if committed.db.dialect.name == "sqlite":
-        pytest.skip("SQLite serialises writers at BEGIN IMMEDIATE, so two cannot look for the counter at once")
+        pytest.skip(
+            "SQLite serialises writers at BEGIN IMMEDIATE, so two cannot look for the counter at once"
+        )
     ids = _at_advice(committed, 2)
     # Hold each transaction just before it inserts into journal_counter until the other gets there too.
     both_there = threading.Barrier(2, timeout=10)

@@ -6,8 +6,8 @@ import pytest
 from click.testing import Result
 from sqlalchemy.orm import Session
 
-from engine.deadlines import deadline_register, deadlines_of, format_register, split_refs
-from engine.processes import latest_versions
+from engine.deadlines.register import deadline_register, deadlines_of, format_register, split_refs
+from engine.definitions.publishing import latest_versions
 from tests.test_cli import cli, env  # noqa: F401  (fixtures: the command against a fresh SQLite file)
 
 # Catalogue §8: the ruled deadlines each published process must carry as timers, by process id.
@@ -46,8 +46,15 @@ def test_rules_and_names_come_in_the_users_language(session: Session) -> None:
     assert council.step_id == "C_02_council_decision"
     assert council.timer_name == "Беш жумушчу күн ичинде"
     assert "Жергиликтүү кеңештин кароосуна киргизилгенден беш жумушчу күн ичинде" in council.rule
-    by_lang = {lang: next(r for p in deadline_register(session, lang) for r in p.deadlines
-                          if r.timer_id == "D_10_forward_due") for lang in ("ky", "ru", "en")}
+    by_lang = {
+        lang: next(
+            r
+            for p in deadline_register(session, lang)
+            for r in p.deadlines
+            if r.timer_id == "D_10_forward_due"
+        )
+        for lang in ("ky", "ru", "en")
+    }
     assert by_lang["ru"].rule.startswith("Не позднее рабочего дня")
     assert by_lang["en"].rule.startswith("No later than the working day")
     assert by_lang["ky"].rule.startswith("Каттоого алгандан кийинки")
@@ -62,9 +69,20 @@ def test_split_refs_continues_the_section() -> None:
 
 
 def test_a_rule_missing_in_a_language_falls_back_to_english() -> None:
-    info = {"process_id": "p", "names": {"ky": "П"}, "elements": {
-        "T": {"id": "T", "names": {"ky": "Т"}, "timer": ["timeDate", "add_days(d, 1)"], "attached_to": None,
-              "properties": {"rule_en": "One day"}, "catalogue_ref": "§8 #1"}}}
+    info = {
+        "process_id": "p",
+        "names": {"ky": "П"},
+        "elements": {
+            "T": {
+                "id": "T",
+                "names": {"ky": "Т"},
+                "timer": ["timeDate", "add_days(d, 1)"],
+                "attached_to": None,
+                "properties": {"rule_en": "One day"},
+                "catalogue_ref": "§8 #1",
+            }
+        },
+    }
     (row,) = deadlines_of(info, 3, "ru")
     assert (row.rule, row.step_id, row.step_name, row.version) == ("One day", "T", "Т", 3)
     assert format_register([], "ru") == "Нет опубликованных диаграмм."

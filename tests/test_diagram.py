@@ -9,9 +9,9 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.demo import DEMO_PASSWORD
-from engine.diagram import localize_bpmn
-from engine.models import HumanTask
+from engine.definitions.diagram import localize_bpmn
+from engine.demo.data import DEMO_PASSWORD
+from engine.platform.models import HumanTask
 from tests import test_web
 from tests.test_web import RECEPTION_FORM, body_text, case_of, complete, start_case
 from webapp.diagrams import CONTENT_SECURITY_POLICY
@@ -24,7 +24,9 @@ BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 def client_for(app: Flask, username: str | None) -> FlaskClient:
     client = app.test_client()
     if username:
-        assert client.post("/login", data={"username": username, "password": DEMO_PASSWORD}).status_code == 302
+        assert (
+            client.post("/login", data={"username": username, "password": DEMO_PASSWORD}).status_code == 302
+        )
     return client
 
 
@@ -78,9 +80,12 @@ def test_localizing_refuses_a_doctype() -> None:
     from engine.bpmn.loader import DiagramError
 
     with pytest.raises(DiagramError):
-        localize_bpmn('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-                      '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&e;'
-                      "</bpmn:definitions>", "ru")
+        localize_bpmn(
+            '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&e;'
+            "</bpmn:definitions>",
+            "ru",
+        )
 
 
 def test_pages_carry_a_self_only_content_security_policy(app: Flask, case_id: int) -> None:
@@ -98,17 +103,23 @@ def test_pages_carry_a_self_only_content_security_policy(app: Flask, case_id: in
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_case_and_task_pages_show_the_steps_as_text_and_load_the_viewer_locally(app: Flask, case_id: int,
-                                                                               session: Session) -> None:
+def test_case_and_task_pages_show_the_steps_as_text_and_load_the_viewer_locally(
+    app: Flask, case_id: int, session: Session
+) -> None:
     client = client_for(app, "operator")
     page = client.get(f"/cases/{case_id}").get_data(as_text=True)
     assert f'data-bpmn-url="/cases/{case_id}/diagram.bpmn"' in page
     assert 'data-open="D_03_advise"' in page and 'data-done="D_02_reception"' in page
     assert "/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js" in page
     assert "16:00" in body_text(page)  # started at 10:00 UTC: the page shows Bishkek's time
-    assert "<script>" not in page and "https://" not in page and "http://" not in page.replace("http://localhost", "")
-    advise = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == case_id,
-                                                       HumanTask.step_id == "D_03_advise"))
+    assert (
+        "<script>" not in page
+        and "https://" not in page
+        and "http://" not in page.replace("http://localhost", "")
+    )
+    advise = session.scalar(
+        select(HumanTask.id).where(HumanTask.instance_id == case_id, HumanTask.step_id == "D_03_advise")
+    )
     text = body_text(client.get(f"/tasks/{advise}").get_data(as_text=True))
     # The text form of the diagram: the finished step and the current one, in Kyrgyz.
     assert "Арыз берүүчүнү кабыл алуу" in text and "Маалымат жана кеп-кеңеш берүү" in text

@@ -11,11 +11,15 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases, drafts, processes, versions
-from engine.config import REPO_ROOT
-from engine.context import Kyzmat, create_kyzmat
-from engine.errors import Forbidden
-from engine.models import AuditEvent, HumanTask, Municipality, ProcessVersion, User
+from engine.bootstrap import create_kyzmat
+from engine.definitions import drafts
+from engine.definitions import history as versions
+from engine.definitions import publishing as processes
+from engine.platform.config import REPO_ROOT
+from engine.platform.errors import Forbidden
+from engine.platform.models import AuditEvent, HumanTask, Municipality, ProcessVersion, User
+from engine.runtime import cases
+from engine.runtime.context import Kyzmat
 from tests.conftest import RECEPTION
 
 PROCESS = "citizen_service"
@@ -53,16 +57,20 @@ def owner(user: Callable[[str], User]) -> User:
 
 
 def test_refuses_a_script_the_sandbox_refuses(kz, session, owner):
-    xml = edited('<bpmn:script>priority = "high"</bpmn:script>',
-                 "<bpmn:script>priority = ().__class__.__base__.__subclasses__()</bpmn:script>")
+    xml = edited(
+        '<bpmn:script>priority = "high"</bpmn:script>',
+        "<bpmn:script>priority = ().__class__.__base__.__subclasses__()</bpmn:script>",
+    )
     problems = refused(kz, session, owner, xml)
     assert {(p.element_id, drafts.problem_kind(p)) for p in problems} == {("D_G1_priority_high", "script")}
-    assert all("starts with \"_\"" in p.message for p in problems)
+    assert all('starts with "_"' in p.message for p in problems)
 
 
 def test_refuses_a_doctype_or_an_entity(kz, session, owner):
-    xml = edited('<?xml version="1.0" encoding="UTF-8"?>',
-                 '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>')
+    xml = edited(
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>',
+    )
     problems = refused(kz, session, owner, xml)
     assert [drafts.problem_kind(p) for p in problems] == ["unsafe_xml"]
     assert "DOCTYPE" in problems[0].message
@@ -75,9 +83,11 @@ def test_refuses_an_unknown_role(kz, session, owner):
 
 
 def test_refuses_a_user_task_without_a_form(kz, session, owner):
-    xml = edited('<spiffworkflow:property name="name_en" value="Inform and advise"/>',
-                 '<spiffworkflow:property name="name_en" value="Inform and advise"/>'
-                 '<spiffworkflow:property name="formJsonSchemaFilename" value="citizen_service/D_03_missing.json"/>')
+    xml = edited(
+        '<spiffworkflow:property name="name_en" value="Inform and advise"/>',
+        '<spiffworkflow:property name="name_en" value="Inform and advise"/>'
+        '<spiffworkflow:property name="formJsonSchemaFilename" value="citizen_service/D_03_missing.json"/>',
+    )
     problems = refused(kz, session, owner, xml)
     assert [(p.element_id, drafts.problem_kind(p)) for p in problems] == [("D_03_advise", "form")]
     assert "has no form" in problems[0].message
@@ -102,7 +112,8 @@ def test_refuses_a_syntax_error_in_a_condition(kz, session, owner):
     xml = edited(">not remote_village<", ">not remote_village ==<")
     problems = refused(kz, session, owner, xml)
     assert [(p.element_id, drafts.problem_kind(p)) for p in problems] == [
-        ("Flow_D_G1_remote_village__D_G1_priority_normal", "condition")]
+        ("Flow_D_G1_remote_village__D_G1_priority_normal", "condition")
+    ]
 
 
 def test_a_note_is_required(kz, session, owner):
@@ -136,16 +147,24 @@ def test_unsafe_form_paths_are_refused(session, owner):
 def walk_to_forward(kz: Kyzmat, session: Session, user: Callable[[str], User]) -> HumanTask:
     operator = user("operator")
     instance = cases.start_case(kz, session, operator, PROCESS)
-    for step, data in (("D_02_reception", {**RECEPTION, "service_code": "M2"}),
-                       ("D_03_advise", {"documents_help_given": True}),
-                       ("D_06_check_documents", {"documents_received": ["application", "id_document", "house_book"],
-                                                 "documents_complete": True}),
-                       ("D_09_issue_receipt", {"receipt_handed_over": True})):
-        task = session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                      HumanTask.step_id == step, HumanTask.status == "open"))
+    for step, data in (
+        ("D_02_reception", {**RECEPTION, "service_code": "M2"}),
+        ("D_03_advise", {"documents_help_given": True}),
+        (
+            "D_06_check_documents",
+            {"documents_received": ["application", "id_document", "house_book"], "documents_complete": True},
+        ),
+        ("D_09_issue_receipt", {"receipt_handed_over": True}),
+    ):
+        task = session.scalar(
+            select(HumanTask).where(
+                HumanTask.instance_id == instance.id, HumanTask.step_id == step, HumanTask.status == "open"
+            )
+        )
         cases.complete_task(kz, session, operator, task.id, data, lang="en")
-    forward = session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                     HumanTask.step_id == "D_10_forward"))
+    forward = session.scalar(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.step_id == "D_10_forward")
+    )
     assert forward is not None
     return forward
 
@@ -156,15 +175,27 @@ def test_publish_new_cases_follow_old_cases_keep(kz, session, owner, user):
     assert before.due_at == datetime(2026, 11, 19, 17, 59, 59, tzinfo=UTC)  # next working day: Thu 19 Nov
 
     save(session, owner, SHIPPED.replace(D10_TIMER, 'add_working_days(registration["registered_at"], 3)'))
-    check = drafts.validate_draft(kz, session, owner, PROCESS, drafts.get_draft(session, PROCESS).bpmn_xml, {})
+    check = drafts.validate_draft(
+        kz, session, owner, PROCESS, drafts.get_draft(session, PROCESS).bpmn_xml, {}
+    )
     assert check.ok and check.dry is not None
     assert check.dry.timers["D_10_forward_due"] == "2026-11-23T23:59:59+06:00"
-    version = drafts.publish_draft(kz, session, owner, PROCESS, "Forwarding within 3 working days (decree 12)")
-    assert (version.number, version.note, version.published_by_id) == (2, "Forwarding within 3 working days "
-                                                                          "(decree 12)", owner.id)
+    version = drafts.publish_draft(
+        kz, session, owner, PROCESS, "Forwarding within 3 working days (decree 12)"
+    )
+    assert (version.number, version.note, version.published_by_id) == (
+        2,
+        "Forwarding within 3 working days (decree 12)",
+        owner.id,
+    )
     assert drafts.get_draft(session, PROCESS) is None
-    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "version_published",
-                                                    AuditEvent.process_id == PROCESS, AuditEvent.actor_id == owner.id))
+    event = session.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "version_published",
+            AuditEvent.process_id == PROCESS,
+            AuditEvent.actor_id == owner.id,
+        )
+    )
     assert event.detail["version"] == 2 and event.detail["content_hash"] == version.content_hash
 
     after = walk_to_forward(kz, session, user)
@@ -192,19 +223,36 @@ def test_publish_new_cases_follow_old_cases_keep(kz, session, owner, user):
 def test_a_form_edited_in_the_draft_is_published_with_the_version(kz, session, owner, user):
     v1 = versions.get_version(session, PROCESS, 1)
     form = dict(v1.forms["citizen_service/D_03_advise.json"])
-    form["properties"] = {**form["properties"], "advice_note": {
-        "type": "string", "title": "Эскертүү", "x-label": {"ky": "Эскертүү", "ru": "Примечание", "en": "Note"}}}
+    form["properties"] = {
+        **form["properties"],
+        "advice_note": {
+            "type": "string",
+            "title": "Эскертүү",
+            "x-label": {"ky": "Эскертүү", "ru": "Примечание", "en": "Note"},
+        },
+    }
     save(session, owner, SHIPPED, {"citizen_service/D_03_advise.json": form})
     version = drafts.publish_draft(kz, session, owner, PROCESS, "A note field when advising")
     assert "advice_note" in version.forms["citizen_service/D_03_advise.json"]["properties"]
     assert versions.diff(session, PROCESS, 1, 2).forms_changed == ["citizen_service/D_03_advise.json"]
     # forms/ in the repository stays the shipped default
-    assert "advice_note" not in (REPO_ROOT / "forms/citizen_service/D_03_advise.json").read_text(encoding="utf-8")
+    assert "advice_note" not in (REPO_ROOT / "forms/citizen_service/D_03_advise.json").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_a_broken_form_in_the_draft_is_refused(kz, session, owner):
-    save(session, owner, SHIPPED, {"citizen_service/D_03_advise.json": {"type": "object", "properties": {
-        "x": {"type": "string", "x-widget": "no-such-widget"}}}})
+    save(
+        session,
+        owner,
+        SHIPPED,
+        {
+            "citizen_service/D_03_advise.json": {
+                "type": "object",
+                "properties": {"x": {"type": "string", "x-widget": "no-such-widget"}},
+            }
+        },
+    )
     with pytest.raises(drafts.DraftRefused) as info:
         drafts.publish_draft(kz, session, owner, PROCESS, "broken form")
     assert {(p.element_id, drafts.problem_kind(p)) for p in info.value.problems} == {("D_03_advise", "form")}
@@ -219,16 +267,35 @@ def test_check_form_reports_json_and_schema_errors():
 @time_machine.travel(WHEN, tick=False)
 def test_timer_preview_gives_the_date_for_a_sample_start(kz, session, owner):
     start = datetime(2026, 12, 29, 4, 0, tzinfo=UTC)  # Tue 29 Dec; 31 Dec and 1-2 Jan... are days off?
-    preview = drafts.preview_timer(kz, session, owner, PROCESS, SHIPPED, {}, "D_10_forward_due",
-                                   'add_working_days(registration["registered_at"], 7)', start)
+    preview = drafts.preview_timer(
+        kz,
+        session,
+        owner,
+        PROCESS,
+        SHIPPED,
+        {},
+        "D_10_forward_due",
+        'add_working_days(registration["registered_at"], 7)',
+        start,
+    )
     assert preview.error is None and preview.reached
     expected = kz.calendar().add_working_days(datetime(2026, 12, 29).date(), 7)
     assert preview.due == f"{expected.isoformat()}T23:59:59+06:00"
-    bad = drafts.preview_timer(kz, session, owner, PROCESS, SHIPPED, {}, "D_10_forward_due",
-                               'add_working_days(registration["nope"], 7)', start)
+    bad = drafts.preview_timer(
+        kz,
+        session,
+        owner,
+        PROCESS,
+        SHIPPED,
+        {},
+        "D_10_forward_due",
+        'add_working_days(registration["nope"], 7)',
+        start,
+    )
     assert bad.due is None and "nope" in bad.error
-    refused_ = drafts.preview_timer(kz, session, owner, PROCESS, SHIPPED, {}, "D_10_forward_due",
-                                    "().__class__", start)
+    refused_ = drafts.preview_timer(
+        kz, session, owner, PROCESS, SHIPPED, {}, "D_10_forward_due", "().__class__", start
+    )
     assert refused_.due is None and refused_.error
 
 
@@ -273,7 +340,10 @@ def test_import_a_diagram_made_in_another_bpmn_io_modeler(kz, session, owner):
 
 
 def test_import_refuses_an_entity(session, owner):
-    evil = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + BPMN_IO_FILE.split(b"?>", 1)[1]
+    evil = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        + BPMN_IO_FILE.split(b"?>", 1)[1]
+    )
     with pytest.raises(drafts.DraftRefused):
         versions.import_bpmn(session, owner, PROCESS, evil, now=WHEN)
     assert drafts.get_draft(session, PROCESS) is None
@@ -297,8 +367,9 @@ def cli(tmp_path):
     app = create_app({"TESTING": True}, kyzmat=kz)
 
     def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app),
-                                  env={"FLASK_RUN_FROM_CLI": None})
+        return CliRunner().invoke(
+            main, list(args), obj=ScriptInfo(create_app=lambda: app), env={"FLASK_RUN_FROM_CLI": None}
+        )
 
     invoke.kz = kz
     yield invoke
@@ -308,13 +379,17 @@ def cli(tmp_path):
 @time_machine.travel(WHEN, tick=False)
 def test_cli_publish_and_versions(cli, tmp_path):
     bad = tmp_path / "citizen_service.bpmn"
-    bad.write_text(SHIPPED.replace(D10_TIMER, 'next_working_day(registration["registred_at"])'), encoding="utf-8")
+    bad.write_text(
+        SHIPPED.replace(D10_TIMER, 'next_working_day(registration["registred_at"])'), encoding="utf-8"
+    )
     result = cli("processes", "publish", str(bad), "--note", "typo")
     assert result.exit_code == 1
     assert "[D_10_forward_due] dry run" in result.output and "nothing was published" in result.output
 
     good = tmp_path / "citizen_service.bpmn"
-    good.write_text(SHIPPED.replace(D10_TIMER, 'add_working_days(registration["registered_at"], 2)'), encoding="utf-8")
+    good.write_text(
+        SHIPPED.replace(D10_TIMER, 'add_working_days(registration["registered_at"], 2)'), encoding="utf-8"
+    )
     assert cli("processes", "publish", str(good)).exit_code == 2  # --note is required
     result = cli("processes", "publish", str(good), "--note", "Two working days to forward")
     assert result.exit_code == 0, result.output
@@ -325,22 +400,34 @@ def test_cli_publish_and_versions(cli, tmp_path):
     assert result.exit_code == 0 and len(lines) == 2
     assert lines[0].split()[1] == "v2" and lines[0].endswith("Two working days to forward")
     with cli.kz.sessions() as s:
-        assert s.scalar(select(ProcessVersion.content_hash).where(ProcessVersion.number == 2))[:12] in lines[0]
+        assert (
+            s.scalar(select(ProcessVersion.content_hash).where(ProcessVersion.number == 2))[:12] in lines[0]
+        )
 
 
 @time_machine.travel(WHEN, tick=False)
 def test_cli_publishes_a_municipalitys_variant(cli, tmp_path):
     variant = tmp_path / "citizen_service.bpmn"
-    variant.write_text(SHIPPED.replace(D10_TIMER, 'add_working_days(registration["registered_at"], 2)'), encoding="utf-8")
-    result = cli("processes", "publish", str(variant), "--note", "Two days here", "--municipality", "no-such-place")
-    assert result.exit_code != 0 and "No municipality with code 'no-such-place'; known codes: " in result.output
+    variant.write_text(
+        SHIPPED.replace(D10_TIMER, 'add_working_days(registration["registered_at"], 2)'), encoding="utf-8"
+    )
+    result = cli(
+        "processes", "publish", str(variant), "--note", "Two days here", "--municipality", "no-such-place"
+    )
+    assert (
+        result.exit_code != 0 and "No municipality with code 'no-such-place'; known codes: " in result.output
+    )
     assert "sadyrbaev" in result.output
-    result = cli("processes", "publish", str(variant), "--note", "Two days here", "--municipality", "sadyrbaev")
+    result = cli(
+        "processes", "publish", str(variant), "--note", "Two days here", "--municipality", "sadyrbaev"
+    )
     assert result.exit_code == 0, result.output
     assert "citizen_service: version 2 published for sadyrbaev" in result.output
     with cli.kz.sessions() as s:
         sadyrbaev = s.scalar(select(Municipality.id).where(Municipality.code == "sadyrbaev"))
-        assert processes.latest_version(s, "citizen_service", sadyrbaev).number == 2  # new cases there follow it
+        assert (
+            processes.latest_version(s, "citizen_service", sadyrbaev).number == 2
+        )  # new cases there follow it
         assert processes.latest_version(s, "citizen_service").number == 1  # the national version is unchanged
 
 
@@ -348,12 +435,19 @@ def test_cli_publishes_a_municipalitys_variant(cli, tmp_path):
 
 
 def test_rule_texts_follow_the_structured_deadline():
-    from engine.deadline_rules import parse_rule, rule_texts
+    from engine.deadlines.rules import parse_rule, rule_texts
 
-    assert parse_rule("add_working_days(submitted_on, 7)") == {"rule": "working", "base": "submitted_on", "n": 7}
+    assert parse_rule("add_working_days(submitted_on, 7)") == {
+        "rule": "working",
+        "base": "submitted_on",
+        "n": 7,
+    }
     seven = rule_texts("add_working_days(submitted_on, 7)")
-    assert seven["names"] == {"ky": "7 жумушчу күн ичинде", "ru": "В течение 7 рабочих дней",
-                              "en": "Within 7 working days"}
+    assert seven["names"] == {
+        "ky": "7 жумушчу күн ичинде",
+        "ru": "В течение 7 рабочих дней",
+        "en": "Within 7 working days",
+    }
     assert "7th working day" in seven["rules"]["en"] and "«submitted_on»" in seven["rules"]["ru"]
     assert rule_texts("add_working_days(x, 21)")["names"]["ru"] == "В течение 21 рабочего дня"
     assert rule_texts("add_days(x, 1)")["names"]["en"] == "Within 1 calendar day"
@@ -364,22 +458,23 @@ def test_rule_texts_follow_the_structured_deadline():
 
 @time_machine.travel(WHEN, tick=False)
 def test_a_changed_deadline_needs_its_rule_in_words_and_the_register_shows_the_new_one(kz, session, owner):
-    from engine.deadline_rules import rule_texts
-    from engine.deadlines import deadline_register
+    from engine.deadlines.register import deadline_register
+    from engine.deadlines.rules import rule_texts
 
     shipped = (REPO_ROOT / "processes" / "csc_establishment.bpmn").read_text(encoding="utf-8")
     seven = shipped.replace("add_working_days(submitted_on, 5)", "add_working_days(submitted_on, 7)")
     check = drafts.validate_draft(kz, session, owner, "csc_establishment", seven, {})
     assert check.ok  # a note, not a refusal
-    assert [(n.element_id, drafts.problem_kind(n)) for n in check.notes if drafts.problem_kind(n) == "rule_words"] \
-        == [("C_02_council_decision_due", "rule_words")]
+    assert [
+        (n.element_id, drafts.problem_kind(n)) for n in check.notes if drafts.problem_kind(n) == "rule_words"
+    ] == [("C_02_council_decision_due", "rule_words")]
 
     texts = rule_texts("add_working_days(submitted_on, 7)")["rules"]
     worded = seven
     for lang in ("ky", "ru", "en"):
         start = worded.index(f'name="rule_{lang}" value="', worded.index('id="C_02_council_decision_due"'))
         start += len(f'name="rule_{lang}" value="')
-        worded = worded[:start] + texts[lang].replace('"', "&quot;") + worded[worded.index('"', start):]
+        worded = worded[:start] + texts[lang].replace('"', "&quot;") + worded[worded.index('"', start) :]
     check = drafts.validate_draft(kz, session, owner, "csc_establishment", worded, {})
     assert check.ok and not [n for n in check.notes if drafts.problem_kind(n) == "rule_words"]
     drafts.save_draft(session, owner, "csc_establishment", worded, {}, now=WHEN)
@@ -387,4 +482,8 @@ def test_a_changed_deadline_needs_its_rule_in_words_and_the_register_shows_the_n
     for lang, words in (("ru", "В течение 7 рабочих дней"), ("ky", "7 жумушчу күн ичинде")):
         process = next(p for p in deadline_register(session, lang) if p.process_id == "csc_establishment")
         row = next(d for d in process.deadlines if d.timer_id == "C_02_council_decision_due")
-        assert process.version == 2 and row.expression == "add_working_days(submitted_on, 7)" and words in row.rule
+        assert (
+            process.version == 2
+            and row.expression == "add_working_days(submitted_on, 7)"
+            and words in row.rule
+        )

@@ -7,7 +7,7 @@ import os
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from engine.forms import (
+from engine.forms.schema import (
     LANGS,
     Field,
     FormNotFound,
@@ -741,8 +741,12 @@ def _hand_over_schema():
         "type": "object",
         "required": ["handed_over_on"],
         "properties": {
-            "handed_over_on": {"type": "string", "format": "date", "x-label": L("Берилген күнү", "Дата выдачи", "Date"),
-                               "x-date-not-before": "registration.registered_on"},
+            "handed_over_on": {
+                "type": "string",
+                "format": "date",
+                "x-label": L("Берилген күнү", "Дата выдачи", "Date"),
+                "x-date-not-before": "registration.registered_on",
+            },
         },
     }
 
@@ -760,18 +764,28 @@ def test_date_not_before_a_task_data_date_in_three_languages():
         assert validate(schema, {"handed_over_on": same_or_later}, "ky", context=REGISTERED)[1] == {}
     # "17.11.2026" as typed in a browser without a date picker is coerced, then refused the same way
     typed = coerce_form(schema, MultiDict({"handed_over_on": "17.11.2026"}), context=REGISTERED)
-    assert validate(schema, typed, "ru", context=REGISTERED)[1] == {"handed_over_on": "Дата не может быть раньше 18.11.2026."}
+    assert validate(schema, typed, "ru", context=REGISTERED)[1] == {
+        "handed_over_on": "Дата не может быть раньше 18.11.2026."
+    }
     # a bad date keeps the format message, not a comparison of text
     assert validate(schema, {"handed_over_on": "2026-02-30"}, "en", context=REGISTERED)[1] == {
-        "handed_over_on": "Enter the date as YYYY-MM-DD."}
+        "handed_over_on": "Enter the date as YYYY-MM-DD."
+    }
 
 
 def test_date_not_before_without_the_variable_sets_no_bound():
     schema = _hand_over_schema()
     assert validate(schema, {"handed_over_on": "2000-01-01"}, "ky")[1] == {}  # no task data
     assert validate(schema, {"handed_over_on": "2000-01-01"}, "ky", context={})[1] == {}
-    assert validate(schema, {"handed_over_on": "2000-01-01"}, "ky",
-                    context={"registration": {"registered_on": "later"}})[1] == {}
+    assert (
+        validate(
+            schema,
+            {"handed_over_on": "2000-01-01"},
+            "ky",
+            context={"registration": {"registered_on": "later"}},
+        )[1]
+        == {}
+    )
     assert "x-min-date" not in schema["properties"]["handed_over_on"]  # the schema itself is not modified
 
 
@@ -787,6 +801,9 @@ def test_check_date_not_before_only_on_date_fields_naming_a_variable():
     assert check_form_schema(schema) == []
     schema["properties"]["handed_over_on"]["x-date-not-before"] = ""
     assert any("x-date-not-before must name a task-data variable" in p for p in check_form_schema(schema))
-    schema["properties"]["handed_over_on"] = {"type": "string", "x-label": L("а", "б", "c"),
-                                              "x-date-not-before": "registration.registered_on"}
+    schema["properties"]["handed_over_on"] = {
+        "type": "string",
+        "x-label": L("а", "б", "c"),
+        "x-date-not-before": "registration.registered_on",
+    }
     assert any("x-date-not-before is for date fields" in p for p in check_form_schema(schema))

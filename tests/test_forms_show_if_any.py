@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from engine import forms as formlib
-from engine.forms import check_form_schema, fields, validate
+from engine.forms import schema as formlib
+from engine.forms.schema import check_form_schema, fields, validate
 from tests.test_web import (  # noqa: F401  (fixtures)
     RECEPTION_FORM,
     app,
@@ -38,10 +38,20 @@ def L(text: str) -> dict[str, str]:  # noqa: N802 - a label
 
 
 def tiny(show_if: object) -> dict:
-    return {"type": "object", "x-label": L("Ф"), "properties": {
-        "a": {"type": "boolean", "x-label": L("А")},
-        "b": {"type": "string", "enum": ["x", "y"], "x-label": L("Б"), "x-enum-labels": {"x": L("х"), "y": L("у")}},
-        "c": {"type": "string", "x-label": L("В"), "x-show-if": show_if}}}
+    return {
+        "type": "object",
+        "x-label": L("Ф"),
+        "properties": {
+            "a": {"type": "boolean", "x-label": L("А")},
+            "b": {
+                "type": "string",
+                "enum": ["x", "y"],
+                "x-label": L("Б"),
+                "x-enum-labels": {"x": L("х"), "y": L("у")},
+            },
+            "c": {"type": "string", "x-label": L("В"), "x-show-if": show_if},
+        },
+    }
 
 
 def test_d_06_passes_the_checks_and_shows_the_reason_on_any_no() -> None:
@@ -68,22 +78,28 @@ def test_alternatives_and_a_plain_object_both_work() -> None:
     assert check_form_schema(schema) == []
     assert formlib.visible_data(schema, {"a": False, "c": "т"}) == {"a": False, "c": "т"}
     assert formlib.visible_data(schema, {"a": True, "b": "y", "c": "т"}) == {"a": True, "b": "y", "c": "т"}
-    assert formlib.visible_data(schema, {"a": True, "b": "x", "c": "т"}) == {"a": True, "b": "x"}  # no alternative
+    assert formlib.visible_data(schema, {"a": True, "b": "x", "c": "т"}) == {
+        "a": True,
+        "b": "x",
+    }  # no alternative
     assert formlib.visible_data(schema, {"c": "т"}) == {}
     plain = tiny({"a": True, "b": "y"})  # one object: every field must match, as before
     assert formlib.visible_data(plain, {"a": True, "b": "x", "c": "т"}) == {"a": True, "b": "x"}
     assert [f.show_if for f in fields(plain, "ky") if f.name == "c"] == [{"a": True, "b": "y"}]
 
 
-@pytest.mark.parametrize(("show_if", "problem"), [
-    ([], "x-show-if must be an object"),
-    ([{}], "x-show-if must be an object"),
-    (["a"], "x-show-if must be an object"),
-    ("a", "x-show-if must be an object"),
-    ([{"a": False}, {"zz": 1}], "refers to 'zz', which is not a property here"),
-    ([{"a": False}, {"b": "q"}], "x-show-if value 'q' is not a valid 'b'"),
-    ([{"c": "т"}], "x-show-if refers to the field itself"),
-])
+@pytest.mark.parametrize(
+    ("show_if", "problem"),
+    [
+        ([], "x-show-if must be an object"),
+        ([{}], "x-show-if must be an object"),
+        (["a"], "x-show-if must be an object"),
+        ("a", "x-show-if must be an object"),
+        ([{"a": False}, {"zz": 1}], "refers to 'zz', which is not a property here"),
+        ([{"a": False}, {"b": "q"}], "x-show-if value 'q' is not a valid 'b'"),
+        ([{"c": "т"}], "x-show-if refers to the field itself"),
+    ],
+)
 def test_malformed_alternatives_are_refused(show_if: object, problem: str) -> None:
     assert any(problem in p for p in check_form_schema(tiny(show_if))), check_form_schema(tiny(show_if))
 
@@ -104,11 +120,16 @@ def test_d_06_page_hides_the_reason_and_its_mark_until_an_answer_is_no(operator:
     assert resp.status_code == 302
     check = int(resp.headers["Location"].rsplit("/", 1)[1])
     page = html(operator.get(f"/tasks/{check}"))
-    box = page.split('data-show-if=\'[{"documents_complete": false}, {"identity_confirmed": false}, '
-                     '{"entitlement_confirmed": false}]\'>', 1)
+    box = page.split(
+        'data-show-if=\'[{"documents_complete": false}, {"identity_confirmed": false}, '
+        '{"entitlement_confirmed": false}]\'>',
+        1,
+    )
     assert len(box) == 2, "the reason's box carries the alternatives for the page's script"
     reason_box = box[1].split('<div class="field', 1)[0]
-    assert 'name="refusal_reason"' in reason_box and 'class="req"' in reason_box  # the mark hides with the box
+    assert (
+        'name="refusal_reason"' in reason_box and 'class="req"' in reason_box
+    )  # the mark hides with the box
     assert " required" not in reason_box  # never the HTML attribute on a conditional field
     # The server agrees: "no" without a reason is refused with the message beside the field, typed values kept.
     resp = complete(operator, check, {"documents_complete": "no", "documents_received": "application"})

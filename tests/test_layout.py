@@ -1,4 +1,4 @@
-"""engine.bpmn.layout: DI generated from the semantic model."""
+"""engine.devtools.layout: DI generated from the semantic model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from engine.bpmn.layout import LayoutError, add_layout, main
+from engine.devtools.layout import LayoutError, add_layout, main
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = {
@@ -248,7 +248,7 @@ def test_bad_input_is_refused(data, message):
 def test_shipped_diagrams_carry_the_generated_layout():
     for path in sorted((ROOT / "processes").glob("citizen_service.bpmn")):
         data = path.read_bytes()
-        assert add_layout(data) == data, f"{path.name}: run engine.bpmn.layout.add_layout on it"
+        assert add_layout(data) == data, f"{path.name}: run engine.devtools.layout.add_layout on it"
 
 
 def test_command_line_rewrites_files(tmp_path, capsys):

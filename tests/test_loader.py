@@ -15,12 +15,11 @@ from engine.bpmn.loader import (
     MAX_BYTES,
     DiagramError,
     Problem,
-    check_diagram,
-    check_files,
     content_hash,
     load_diagram,
     parse_xml,
 )
+from engine.definitions.checks import check_diagram, check_files
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -163,7 +162,8 @@ def check(forms_dir: Path, data: bytes, **kw) -> list[Problem]:
 def only(problems: list[Problem], **match) -> Problem:
     """The single problem whose fields equal ``match`` (message: substring)."""
     found = [
-        p for p in problems
+        p
+        for p in problems
         if all((v in p.message) if k == "message" else getattr(p, k) == v for k, v in match.items())
     ]
     assert len(found) == 1, f"expected one problem matching {match}, got:\n" + "\n".join(map(str, problems))
@@ -202,7 +202,9 @@ def test_valid_diagram_loads_with_its_info(forms_dir):
     register = info.elements["register"]
     assert register.kind == "userTask"
     assert register.names == {
-        "ky": "Арызды каттоо", "ru": "Зарегистрировать заявление", "en": "Register the application",
+        "ky": "Арызды каттоо",
+        "ru": "Зарегистрировать заявление",
+        "en": "Register the application",
     }
     assert register.lane == "csc_operator"
     assert register.catalogue_ref == "D-10"
@@ -239,7 +241,9 @@ def test_valid_diagram_loads_with_its_info(forms_dir):
 def test_form_property_overrides_the_default_form_path(forms_dir):
     (forms_dir / "shared").mkdir()
     (forms_dir / "shared" / "intake.json").write_text(json.dumps(GOOD_FORM), encoding="utf-8")
-    data = bpmn(form_prop='<spiffworkflow:property name="formJsonSchemaFilename" value="shared/intake.json" />')
+    data = bpmn(
+        form_prop='<spiffworkflow:property name="formJsonSchemaFilename" value="shared/intake.json" />'
+    )
     assert load_diagram(data, "permit.bpmn").info.elements["register"].form == "shared/intake.json"
     assert check(forms_dir, data) == []
 
@@ -256,7 +260,9 @@ def test_process_defaults():
     assert info.starter_roles == []
 
 
-NESTED = XML_DECL + """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+NESTED = (
+    XML_DECL
+    + """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
     id="defs_review" targetNamespace="http://kyzmat.kg/bpmn">
   <bpmn:process id="review" isExecutable="true">
@@ -311,6 +317,7 @@ NESTED = XML_DECL + """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPM
   </bpmn:process>
 </bpmn:definitions>
 """
+)
 
 
 def test_lanes_subprocesses_and_loop_expressions_follow_spiffworkflow():
@@ -430,7 +437,9 @@ def test_doctype_in_utf16_is_refused():
 
 def test_oversized_file_is_refused(forms_dir):
     data = bpmn()
-    data = data.replace(b"<bpmn:definitions", b"<!--" + b"x" * (MAX_BYTES - len(data)) + b"-->\n<bpmn:definitions", 1)
+    data = data.replace(
+        b"<bpmn:definitions", b"<!--" + b"x" * (MAX_BYTES - len(data)) + b"-->\n<bpmn:definitions", 1
+    )
     assert len(data) > MAX_BYTES
     problems = load_error(data)
     only(problems, file="permit.bpmn", message="too large", line=None)
@@ -463,7 +472,8 @@ def test_empty_file_is_refused():
 
 def test_unknown_bpmn_element_fails_xsd_with_line_and_element(forms_dir):
     text = diagram().replace(
-        '<bpmn:incoming>f_start</bpmn:incoming>', '<bpmn:bogus />\n      <bpmn:incoming>f_start</bpmn:incoming>'
+        "<bpmn:incoming>f_start</bpmn:incoming>",
+        "<bpmn:bogus />\n      <bpmn:incoming>f_start</bpmn:incoming>",
     )
     problems = load_error(text.encode())
     problem = only(problems, message="bpmn:bogus")
@@ -520,8 +530,13 @@ def test_all_unconditioned_gateway_flows_are_reported(forms_dir):
 
 
 def test_call_activity_to_an_unknown_process_names_the_call(forms_dir):
-    text = diagram().replace('<bpmn:scriptTask id="record" name="Жыйынтык">', '<bpmn:callActivity id="record" calledElement="elsewhere">')
-    text = text.replace("</bpmn:scriptTask>", "</bpmn:callActivity>").replace('<bpmn:script>result = "ok"</bpmn:script>', "")
+    text = diagram().replace(
+        '<bpmn:scriptTask id="record" name="Жыйынтык">',
+        '<bpmn:callActivity id="record" calledElement="elsewhere">',
+    )
+    text = text.replace("</bpmn:scriptTask>", "</bpmn:callActivity>").replace(
+        '<bpmn:script>result = "ok"</bpmn:script>', ""
+    )
     problem = only(load_error(text.encode()), element_id="record")
     assert "'elsewhere' was not found" in problem.message
     assert problem.line == line_of(text, '<bpmn:callActivity id="record"')
@@ -547,7 +562,7 @@ def test_sandbox_refused_script(forms_dir):
 
 
 def test_sandbox_error_in_a_long_script_names_the_file_line(forms_dir):
-    script = '\n        total = 1\n        import os\n      '
+    script = "\n        total = 1\n        import os\n      "
     data = bpmn(script=script)
     problem = only(check(forms_dir, data), element_id="record")
     assert problem.line == line_of(data, "<bpmn:script>") + 2 == line_of(data, "import os")
@@ -688,10 +703,14 @@ def dmn_diagram() -> bytes:
     start = text.index('<bpmn:scriptTask id="record"')
     end = text.index("</bpmn:scriptTask>") + len("</bpmn:scriptTask>")
     text = text[:start] + BUSINESS_RULE + text[end:]
-    return text.replace("<bpmn:flowNodeRef>record</bpmn:flowNodeRef>",
-                        "<bpmn:flowNodeRef>compute_fee</bpmn:flowNodeRef>").replace('targetRef="record"',
-                                                                                  'targetRef="compute_fee"').replace(
-        'sourceRef="record"', 'sourceRef="compute_fee"').encode()
+    return (
+        text.replace(
+            "<bpmn:flowNodeRef>record</bpmn:flowNodeRef>", "<bpmn:flowNodeRef>compute_fee</bpmn:flowNodeRef>"
+        )
+        .replace('targetRef="record"', 'targetRef="compute_fee"')
+        .replace('sourceRef="record"', 'sourceRef="compute_fee"')
+        .encode()
+    )
 
 
 def test_dmn_cells_are_expressions(forms_dir):

@@ -14,8 +14,9 @@ import time_machine
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from engine import mailer, reminders
-from engine.models import EmailOutbox
+from engine.deadlines import reminders
+from engine.notifications import mailer
+from engine.platform.models import EmailOutbox
 from tests.test_reminders import local, prepared  # noqa: F401 - the fixture
 
 
@@ -54,8 +55,14 @@ def smtp_server(request) -> Iterator[tuple[Inbox, int]]:
 @pytest.fixture
 def mailing(kz, smtp_server):
     inbox, port = smtp_server
-    kz.settings = dataclasses.replace(kz.settings, smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none",
-                                      smtp_from="kyzmat@sadyrbaev.kg", base_url="https://kyzmat.example.kg")
+    kz.settings = dataclasses.replace(
+        kz.settings,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_tls="none",
+        smtp_from="kyzmat@sadyrbaev.kg",
+        base_url="https://kyzmat.example.kg",
+    )
     return inbox
 
 
@@ -112,9 +119,11 @@ def test_a_refusing_server_is_retried_with_back_off(kz, session, user, prepared,
 
 
 def test_an_unreachable_server_gives_up_visibly_and_never_blocks_the_case(kz, session, user, prepared):  # noqa: F811
-    from engine import cases
+    from engine.runtime import cases
 
-    kz.settings = dataclasses.replace(kz.settings, smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="none")
+    kz.settings = dataclasses.replace(
+        kz.settings, smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="none"
+    )
     queue_reminders(kz, session, user, local(24, 10))
     moment = local(24, 10, 1)
     for _ in range(mailer.MAX_ATTEMPTS):
@@ -129,8 +138,13 @@ def test_an_unreachable_server_gives_up_visibly_and_never_blocks_the_case(kz, se
     assert len(mailer.troubled(session)) == 2
     # The step is still there to be done, and doing it works.
     with time_machine.travel(moment, tick=False):
-        cases.complete_task(kz, session, user("specialist"), prepared.id,
-                            {"outcome": "document", "document_number": "7", "result_transferred_to_csc": True})
+        cases.complete_task(
+            kz,
+            session,
+            user("specialist"),
+            prepared.id,
+            {"outcome": "document", "document_number": "7", "result_transferred_to_csc": True},
+        )
     # An administrator puts one back in the queue.
     assert mailer.retry(session, rows[0].id, moment)
     session.refresh(rows[0])

@@ -15,13 +15,14 @@ from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
 import webapp
-from engine import analytics_report, attachments, cases
-from engine.analytics import quarterly_summary
-from engine.analytics_words import word
-from engine.annual import start_due_annual_cases
-from engine.context import Kyzmat
-from engine.demo import DEMO_PASSWORD
-from engine.models import User
+from engine.demo.data import DEMO_PASSWORD
+from engine.monitoring import report as analytics_report
+from engine.monitoring.analytics import quarterly_summary
+from engine.monitoring.annual import start_due_annual_cases
+from engine.monitoring.words import word
+from engine.platform.models import User
+from engine.runtime import attachments, cases
+from engine.runtime.context import Kyzmat
 from tests.test_analytics_data import dataset  # noqa: F401
 from tests.test_process_e_scenarios import (  # noqa: F401
     ANALYSIS,
@@ -49,8 +50,14 @@ def pdf_text(data: bytes) -> str:
 
 
 def test_the_quarterly_step_opens_with_the_quarters_figures(
-        walk: Walk, kz: Kyzmat, session: Session, clock: Any, dataset: dict[str, int], providers: None,
-        user: Callable[[str], User]) -> None:
+    walk: Walk,
+    kz: Kyzmat,
+    session: Session,
+    clock: Any,
+    dataset: dict[str, int],
+    providers: None,
+    user: Callable[[str], User],
+) -> None:
     (walk.instance,) = start_due_annual_cases(kz, session)
     up_to_reports(walk)
     assert files_of(kz, session, walk) == {}
@@ -65,21 +72,39 @@ def test_the_quarterly_step_opens_with_the_quarters_figures(
     name, pdf = files_of(kz, session, walk)["results_file"]
     assert name == "monitoring-2026-Q1.pdf" and view.data["results_file"]
     # The quarter's report from the analytics (quarterly_summary), as of the moment the step opened.
-    assert pdf_text(pdf) == pdf_text(analytics_report.report_pdf(quarterly_summary(kz, session, 2026, 1), "ky"))
+    assert pdf_text(pdf) == pdf_text(
+        analytics_report.report_pdf(quarterly_summary(kz, session, 2026, 1), "ky")
+    )
     # The executor completes the step with the prepared figures and the attached file.
-    walk.complete("E_06_q1_results", {**{k: view.data[k] for k in ("results_summary", "results_file")},
-                                      "published_to": ["authorized_body"], "corrective_measures": "—"}, "monitoring")
+    walk.complete(
+        "E_06_q1_results",
+        {
+            **{k: view.data[k] for k in ("results_summary", "results_file")},
+            "published_to": ["authorized_body"],
+            "corrective_measures": "—",
+        },
+        "monitoring",
+    )
     assert "E_06_q1_results" not in walk.open_steps()
 
 
 def test_the_final_report_step_attaches_the_analytics_final_report(
-        walk: Walk, kz: Kyzmat, session: Session, clock: Any, dataset: dict[str, int], providers: None,
-        user: Callable[[str], User]) -> None:
+    walk: Walk,
+    kz: Kyzmat,
+    session: Session,
+    clock: Any,
+    dataset: dict[str, int],
+    providers: None,
+    user: Callable[[str], User],
+) -> None:
     (walk.instance,) = start_due_annual_cases(kz, session)
     up_to_reports(walk)
     clock.move_to(datetime(2026, 10, 15, 5, tzinfo=UTC))
-    for code, username, n in (("sadyrbaev", "specialist", 40), ("kyzyl-adyr", "specialist_ka", 25),
-                              ("ak-suu", "specialist_as", 12)):
+    for code, username, n in (
+        ("sadyrbaev", "specialist", 40),
+        ("kyzyl-adyr", "specialist_ka", 25),
+        ("ak-suu", "specialist_as", 12),
+    ):
         walk.complete("E_07_submit_reports", report(n), username, code)
     for quarter in (1, 2, 3):
         if f"E_06_q{quarter}_results" in walk.open_steps():
@@ -110,19 +135,34 @@ def test_the_final_report_step_attaches_the_analytics_final_report(
     assert view.data["services_and_executors"] == [
         {"service_name": "Үй-бүлөсүнүн курамы жөнүндө", "executor": "Айыл өкмөтү"},
         {"service_name": "Жашаган жеринен", "executor": "Айыл өкмөтү"},
-        {"service_name": "Никени каттоо", "executor": "ЗАГС (жарандык абалдын актыларын каттоо органы)"}]
+        {"service_name": "Никени каттоо", "executor": "ЗАГС (жарандык абалдын актыларын каттоо органы)"},
+    ]
     assert view.data["ranking"].startswith(word("ranking_quality", "ky") + ":\n1. ")
     assert "«Жашаган жеринен»" in view.data["problems_described"]  # the late M2 request
     assert "QI-7" in view.data["indicators_achievement"]
     # Completed as prepared: the report travels on to the submission step.
-    walk.complete("E_09_final_report", {k: view.data[k] for k in (
-        "services_and_executors", "ranking", "indicators_achievement", "problems_described", "final_report_file",
-        "answers_database")}, "monitoring")
+    walk.complete(
+        "E_09_final_report",
+        {
+            k: view.data[k]
+            for k in (
+                "services_and_executors",
+                "ranking",
+                "indicators_achievement",
+                "problems_described",
+                "final_report_file",
+                "answers_database",
+            )
+        },
+        "monitoring",
+    )
     assert walk.open_steps() == ["E_10_submit_report"]
     # The case page lists the report for the monitoring executor.
     session.commit()
     app = webapp.create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, kyzmat=kz)
     client = app.test_client()
-    assert client.post("/login", data={"username": "monitoring", "password": DEMO_PASSWORD}).status_code == 302
+    assert (
+        client.post("/login", data={"username": "monitoring", "password": DEMO_PASSWORD}).status_code == 302
+    )
     page = client.get(f"/cases/{walk.instance.id}").get_data(as_text=True)
     assert "monitoring-2026-final-report.pdf" in page and "monitoring-2026-data.xlsx" in page

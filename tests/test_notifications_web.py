@@ -7,8 +7,9 @@ import time_machine
 from sqlalchemy import select
 
 import webapp
-from engine import cases, reminders
-from engine.models import EmailOutbox, HumanTask, Notification
+from engine.deadlines import reminders
+from engine.platform.models import EmailOutbox, HumanTask, Notification
+from engine.runtime import cases
 from tests.test_reminders import START, local, prepared  # noqa: F401 - the fixture
 from tests.test_web import body_text, html, login
 
@@ -23,7 +24,7 @@ def client_for(kz, username):
 def bell(client) -> str:
     page = html(client.get("/notifications"))
     start = page.index('id="bell-count">') + len('id="bell-count">')
-    return page[start:page.index("<", start)]
+    return page[start : page.index("<", start)]
 
 
 def test_bell_counts_unread_reminders_and_mark_as_read(kz, session, prepared):  # noqa: F811
@@ -34,7 +35,9 @@ def test_bell_counts_unread_reminders_and_mark_as_read(kz, session, prepared):  
         session.flush()
         assert bell(specialist) == "1"
         text = body_text(html(specialist.get("/notifications")))
-        assert "Бүгүн бүтөт" in text and "Жыйынтыкты даярдоо (айыл өкмөтү)" in text and "DS-2026-00001" in text
+        assert (
+            "Бүгүн бүтөт" in text and "Жыйынтыкты даярдоо (айыл өкмөтү)" in text and "DS-2026-00001" in text
+        )
         note = session.scalar(select(Notification).where(Notification.task_id == prepared.id))
         # Someone else cannot mark it read.
         head = client_for(kz, "head")
@@ -85,17 +88,28 @@ def test_overdue_dashboard_for_heads_and_national_users(kz, session, prepared, u
         page = body_text(html(client_for(kz, "head").get("/deadlines?from=2026-11-01&to=2026-11-30")))
         assert "Жыйынтыкты даярдоо (айыл өкмөтү) 1 1" in page  # one open, one overdue
         assert "1 / 1" in page or "1 кадамдан 1" in page  # D_10_forward was done on time
-        cases.complete_task(kz, session, user("specialist"), prepared.id,
-                            {"outcome": "document", "document_number": "7", "result_transferred_to_csc": True})
+        cases.complete_task(
+            kz,
+            session,
+            user("specialist"),
+            prepared.id,
+            {"outcome": "document", "document_number": "7", "result_transferred_to_csc": True},
+        )
         session.flush()
         page = body_text(html(client_for(kz, "ministry").get("/deadlines?from=2026-11-01&to=2026-11-30")))
         assert "50.0%" in page  # D_11 finished a day late: 1 of 2 on time
         assert "Жыйынтыкты даярдоо (айыл өкмөтү) 1 0 0.0%" in page
         # Another municipality's head sees none of it.
-        from engine import accounts
+        from engine.accounts import users as accounts
 
-        accounts.create_user(session, username="head2", password="kyzmat-demo", full_name="Башчы",
-                             now=kz.clock.now(), grants=[("ao_head", "kyzyl-adyr")])
+        accounts.create_user(
+            session,
+            username="head2",
+            password="kyzmat-demo",
+            full_name="Башчы",
+            now=kz.clock.now(),
+            grants=[("ao_head", "kyzyl-adyr")],
+        )
         page = body_text(html(client_for(kz, "head2").get("/deadlines?from=2026-11-01&to=2026-11-30")))
         assert "Жыйынтыкты даярдоо" not in page
 
@@ -108,10 +122,14 @@ def test_calendar_page_changes_do_not_move_computed_deadlines(kz, session, prepa
         page = body_text(html(admin.get("/admin/calendar?year=2026")))
         assert "Жаңы жыл" in page  # the law's holidays, in Kyrgyz
         assert "мурда эсептелген мөөнөттөрдү жылдырбайт" in page
-        resp = admin.post("/admin/calendar?year=2026", data={"day": "2026-11-20", "kind": "day-off", "reason": ""})
+        resp = admin.post(
+            "/admin/calendar?year=2026", data={"day": "2026-11-20", "kind": "day-off", "reason": ""}
+        )
         assert resp.status_code == 422 and 'value="2026-11-20"' in html(resp)
-        resp = admin.post("/admin/calendar?year=2026",
-                          data={"day": "2026-11-20", "kind": "day-off", "reason": "Өкмөттүн токтому №1"})
+        resp = admin.post(
+            "/admin/calendar?year=2026",
+            data={"day": "2026-11-20", "kind": "day-off", "reason": "Өкмөттүн токтому №1"},
+        )
         assert resp.status_code == 302
         assert "Өкмөттүн токтому №1" in body_text(html(admin.get("/admin/calendar?year=2026")))
     session.refresh(prepared)
@@ -122,7 +140,9 @@ def test_calendar_page_changes_do_not_move_computed_deadlines(kz, session, prepa
     walk = Walk(kz, session, user)
     with time_machine.travel(START, tick=False):
         intake(walk, "M2")
-        walk.complete("D_06_check_documents", {"documents_received": ALL_DOCS["M2"], "documents_complete": True})
+        walk.complete(
+            "D_06_check_documents", {"documents_received": ALL_DOCS["M2"], "documents_complete": True}
+        )
     assert walk.data()["result_due"] == "2026-11-24T23:59:59+06:00"
     with time_machine.travel(START, tick=False):
         admin.post("/admin/calendar?year=2026", data={"day": "2026-11-20", "action": "remove"})

@@ -12,11 +12,11 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases
 from engine.bpmn import workflow as wfapi
-from engine.context import Kyzmat
-from engine.errors import InvalidData, KyzmatError
-from engine.models import AuditEvent, HumanTask, ProcessInstance, Timer, User
+from engine.platform.errors import InvalidData, KyzmatError
+from engine.platform.models import AuditEvent, HumanTask, ProcessInstance, Timer, User
+from engine.runtime import cases
+from engine.runtime.context import Kyzmat
 from tests.test_process_d_scenarios import Walk as BaseWalk
 
 PROCESS = "additional_list"
@@ -28,8 +28,13 @@ START_EVENTS = {
     "A_01_I5_own": "I-5",
 }
 # Every step's author (demo users of engine/demo.py, all of D. Sadyrbaev but `coordination`).
-USERS = {"ao_specialist": "specialist", "ao_head": "head", "working_commission": "commission",
-         "coordination_body": "coordination", "council_secretary": "council"}
+USERS = {
+    "ao_specialist": "specialist",
+    "ao_head": "head",
+    "working_commission": "commission",
+    "coordination_body": "coordination",
+    "council_secretary": "council",
+}
 
 
 class Walk(BaseWalk):
@@ -46,7 +51,9 @@ class Walk(BaseWalk):
         return f"att-{self.files:04d}"
 
     def start(self, start_event: str = "A_01_I1_kurultai", username: str = "specialist") -> ProcessInstance:
-        self.instance = cases.start_case(self.kz, self.session, self.user(username), PROCESS, start_event=start_event)
+        self.instance = cases.start_case(
+            self.kz, self.session, self.user(username), PROCESS, start_event=start_event
+        )
         self.session.flush()
         self.check_round_trip()
         return self.instance
@@ -65,17 +72,33 @@ class Walk(BaseWalk):
 
     # --- the steps, with typical data ------------------------------------------------------------
 
-    def to_preliminary_list(self, services: list[tuple[str, str]], *, start_event: str = "A_01_I1_kurultai",
-                            **receive: Any) -> None:
+    def to_preliminary_list(
+        self, services: list[tuple[str, str]], *, start_event: str = "A_01_I1_kurultai", **receive: Any
+    ) -> None:
         self.start(start_event)
-        self.complete("A_01_receive", {"type": "formation", "initiator": "Кара-Булак айылынын чогулушу",
-                                       "document_kind": "protocol", "documents": [self.file()],
-                                       "proposed_services": "Окуучуларды мектепке ташуу", **receive})
-        self.complete("A_03_focus_groups", {"participant_groups": ["consumers", "women", "elderly"],
-                                            "focus_group_results": "Муктаждыктар аныкталды",
-                                            "focus_group_protocol": self.file()})
-        self.complete("A_04_preliminary_list", {"preliminary_list": [
-            {"name": name, "paid_or_free": fee} for name, fee in services]})
+        self.complete(
+            "A_01_receive",
+            {
+                "type": "formation",
+                "initiator": "Кара-Булак айылынын чогулушу",
+                "document_kind": "protocol",
+                "documents": [self.file()],
+                "proposed_services": "Окуучуларды мектепке ташуу",
+                **receive,
+            },
+        )
+        self.complete(
+            "A_03_focus_groups",
+            {
+                "participant_groups": ["consumers", "women", "elderly"],
+                "focus_group_results": "Муктаждыктар аныкталды",
+                "focus_group_protocol": self.file(),
+            },
+        )
+        self.complete(
+            "A_04_preliminary_list",
+            {"preliminary_list": [{"name": name, "paid_or_free": fee} for name, fee in services]},
+        )
 
     def expertise(self, answers: dict[str, dict[str, Any]]) -> None:
         """Answer the expertise of every service: {service name: form data}."""
@@ -86,7 +109,9 @@ class Walk(BaseWalk):
             self.complete_row(self.open_task_by_uuid(task.task_uuid), {"service_name": name, **answers[name]})
 
     def open_task_by_uuid(self, uuid: str) -> HumanTask:
-        row = self.session.scalar(select(HumanTask).where(HumanTask.task_uuid == uuid, HumanTask.status == "open"))
+        row = self.session.scalar(
+            select(HumanTask).where(HumanTask.task_uuid == uuid, HumanTask.status == "open")
+        )
         assert row is not None
         return row
 
@@ -95,17 +120,29 @@ class Walk(BaseWalk):
         assert {self.task_data(t)["service_name"] for t in tasks} == set(decisions)
         for task in tasks:
             name = self.task_data(task)["service_name"]
-            self.complete_row(self.open_task_by_uuid(task.task_uuid),
-                              {"service_name": name, "needs_and_budget": "Бюджетте каражат бар", **decisions[name]})
+            self.complete_row(
+                self.open_task_by_uuid(task.task_uuid),
+                {"service_name": name, "needs_and_budget": "Бюджетте каражат бар", **decisions[name]},
+            )
 
     def package(self) -> None:
-        self.complete("A_12_package", {"p1_application_or_protocol": [self.file()], "p2_justification_note": self.file(),
-                                       "p3_budget_expenditure": self.file(), "p5_draft_council_decision": self.file(),
-                                       "submitted_to_council": True})
+        self.complete(
+            "A_12_package",
+            {
+                "p1_application_or_protocol": [self.file()],
+                "p2_justification_note": self.file(),
+                "p3_budget_expenditure": self.file(),
+                "p5_draft_council_decision": self.file(),
+                "submitted_to_council": True,
+            },
+        )
 
     def council(self, decision: str = "approved", session_date: str = "2026-06-01") -> None:
-        data: dict[str, Any] = {"session_date": session_date, "council_decision": decision,
-                                "participation_measures": "Аялдар жана карылар чакырылды"}
+        data: dict[str, Any] = {
+            "session_date": session_date,
+            "council_decision": decision,
+            "participation_measures": "Аялдар жана карылар чакырылды",
+        }
         if decision == "approved":
             data["council_decision_number"] = "12/3"
         else:
@@ -113,8 +150,14 @@ class Walk(BaseWalk):
         self.complete("A_15_council_session", data)
 
     def standards(self, decision: str = "approved") -> None:
-        self.complete("A_16_draft", {"draft_standards": [self.file()], "draft_regulations": [self.file()],
-                                     "submitted_to_council": True})
+        self.complete(
+            "A_16_draft",
+            {
+                "draft_standards": [self.file()],
+                "draft_regulations": [self.file()],
+                "submitted_to_council": True,
+            },
+        )
         data: dict[str, Any] = {"standards_session_date": "2026-07-20", "standards_decision": decision}
         if decision == "approved":
             data["standards_decision_number"] = "14/1"
@@ -138,9 +181,20 @@ def free_list_to_council(walk: Walk) -> None:
     """One free service, recommended and included, notified: the case waits for the package."""
     walk.to_preliminary_list([(BUS, "free")])
     walk.expertise({BUS: {**MEETS, "e1_focus_group_protocol": walk.file()}})
-    walk.complete("A_07_draft_list", {"draft_list": [{"name": BUS, "standardisation_body": "Айыл өкмөтү",
-                                                     "provider": "Айыл өкмөтү", "paid_or_free": "free"}],
-                                      "wc_protocol": walk.file()})
+    walk.complete(
+        "A_07_draft_list",
+        {
+            "draft_list": [
+                {
+                    "name": BUS,
+                    "standardisation_body": "Айыл өкмөтү",
+                    "provider": "Айыл өкмөтү",
+                    "paid_or_free": "free",
+                }
+            ],
+            "wc_protocol": walk.file(),
+        },
+    )
     walk.decide({BUS: INCLUDE})
     walk.complete("A_10_notify", {"channels": ["info_boards", "markets"]})
 
@@ -157,7 +211,9 @@ def test_each_initiative_source_starts_a_case(walk: Walk, start_event: str) -> N
     assert walk.instance is not None and walk.instance.reference == START_EVENTS[start_event]
 
 
-def test_start_needs_one_of_the_five_sources(kz: Kyzmat, session: Session, user: Callable[[str], User]) -> None:
+def test_start_needs_one_of_the_five_sources(
+    kz: Kyzmat, session: Session, user: Callable[[str], User]
+) -> None:
     with pytest.raises(KyzmatError):
         cases.start_case(kz, session, user("specialist"), PROCESS)
     with pytest.raises(KyzmatError):
@@ -167,7 +223,7 @@ def test_start_needs_one_of_the_five_sources(kz: Kyzmat, session: Session, user:
 
 
 def test_start_options_name_the_sources(kz: Kyzmat, session: Session) -> None:
-    from engine.processes import latest_version
+    from engine.definitions.publishing import latest_version
 
     options = dict(cases.start_options(kz, session, latest_version(session, PROCESS)))
     assert set(options) == set(START_EVENTS)
@@ -178,17 +234,22 @@ def test_start_options_name_the_sources(kz: Kyzmat, session: Session) -> None:
 # --------------------------------------------------------------------------- the expertise (DMN)
 
 
-@pytest.mark.parametrize(("answers", "c3_met", "recommended"), [
-    ({**MEETS, "e1_focus_group_protocol": "x"}, True, True),
-    ({**MEETS, "e2_request_protocols": "x"}, True, True),
-    ({**MEETS, "e3_written_appeals": "x"}, True, True),
-    ({**MEETS, "e1_focus_group_protocol": "x", "e3_written_appeals": "y"}, True, True),
-    (MEETS, False, False),
-    ({**MEETS, "c1_municipal_service": False, "e2_request_protocols": "x"}, True, False),
-    ({**MEETS, "c2_paid_free_compliant": False, "e3_written_appeals": "x"}, True, False),
-    ({**MEETS, "c1_municipal_service": False, "c2_paid_free_compliant": False}, False, False),
-])
-def test_expertise_decision_table(walk: Walk, answers: dict[str, Any], c3_met: bool, recommended: bool) -> None:
+@pytest.mark.parametrize(
+    ("answers", "c3_met", "recommended"),
+    [
+        ({**MEETS, "e1_focus_group_protocol": "x"}, True, True),
+        ({**MEETS, "e2_request_protocols": "x"}, True, True),
+        ({**MEETS, "e3_written_appeals": "x"}, True, True),
+        ({**MEETS, "e1_focus_group_protocol": "x", "e3_written_appeals": "y"}, True, True),
+        (MEETS, False, False),
+        ({**MEETS, "c1_municipal_service": False, "e2_request_protocols": "x"}, True, False),
+        ({**MEETS, "c2_paid_free_compliant": False, "e3_written_appeals": "x"}, True, False),
+        ({**MEETS, "c1_municipal_service": False, "c2_paid_free_compliant": False}, False, False),
+    ],
+)
+def test_expertise_decision_table(
+    walk: Walk, answers: dict[str, Any], c3_met: bool, recommended: bool
+) -> None:
     walk.to_preliminary_list([(COAL, "free")])
     walk.expertise({COAL: answers})
     (result,) = walk.data()["expertise_results"]
@@ -232,11 +293,18 @@ def test_paid_service_coordinated_with_three_bodies(walk: Walk) -> None:
         assert walk.open_steps() == ["A_11_K1_zhobemma", "A_11_K2_vak", "A_11_K3_antimonopoly"]
         assert {walk.open_task(s).role for s in walk.open_steps()} == {"coordination_body"}
         walk.complete("A_11_K2_vak", {"vak_conclusion": "positive", "vak_conclusion_file": walk.file()})
-        walk.complete("A_11_K1_zhobemma", {"zhobemma_conclusion": "positive", "zhobemma_conclusion_file": walk.file()})
+        walk.complete(
+            "A_11_K1_zhobemma", {"zhobemma_conclusion": "positive", "zhobemma_conclusion_file": walk.file()}
+        )
         assert walk.open_steps() == ["A_11_K3_antimonopoly"]  # the join waits for all three
-        walk.complete("A_11_K3_antimonopoly", {"antimonopoly_conclusion": "positive",
-                                               "antimonopoly_conclusion_file": walk.file(),
-                                               "price_calculation_agreed": True})
+        walk.complete(
+            "A_11_K3_antimonopoly",
+            {
+                "antimonopoly_conclusion": "positive",
+                "antimonopoly_conclusion_file": walk.file(),
+                "price_calculation_agreed": True,
+            },
+        )
         assert walk.open_steps() == ["A_12_package"]
         assert walk.data()["paid_services"] == [BUS]
         walk.package()
@@ -256,8 +324,10 @@ def test_negative_conclusion_returns_the_service_to_the_aiyl_okmotu(walk: Walk, 
         walk.complete("A_10_notify", {"channels": ["info_boards"]})
         steps = {"zhobemma": "A_11_K1_zhobemma", "vak": "A_11_K2_vak", "antimonopoly": "A_11_K3_antimonopoly"}
         for body, step in steps.items():
-            data: dict[str, Any] = {f"{body}_conclusion": "negative" if body == negative else "positive",
-                                    f"{body}_conclusion_file": walk.file()}
+            data: dict[str, Any] = {
+                f"{body}_conclusion": "negative" if body == negative else "positive",
+                f"{body}_conclusion_file": walk.file(),
+            }
             if body == negative:
                 data[f"{body}_reason"] = "Баасы негизделген эмес"
             if body == "antimonopoly":
@@ -274,8 +344,12 @@ def test_negative_conclusion_returns_the_service_to_the_aiyl_okmotu(walk: Walk, 
 def test_refused_services_get_a_justified_refusal_and_the_rest_go_on(walk: Walk) -> None:
     with time_machine.travel(datetime(2026, 5, 25, 4, 0, tzinfo=UTC), tick=False):
         walk.to_preliminary_list([(BUS, "free"), (COAL, "free")])
-        walk.expertise({BUS: {**MEETS, "e1_focus_group_protocol": walk.file()},
-                        COAL: {**MEETS, "c1_municipal_service": False}})
+        walk.expertise(
+            {
+                BUS: {**MEETS, "e1_focus_group_protocol": walk.file()},
+                COAL: {**MEETS, "c1_municipal_service": False},
+            }
+        )
         walk.complete("A_07_draft_list", {"wc_protocol": walk.file()})
         refusal = {"decision": "refuse", "paid": False, "refusal_reason": "Жергиликтүү бюджетте каражат жок"}
         for task in walk.open_tasks("A_08_decide"):
@@ -290,14 +364,27 @@ def test_refused_services_get_a_justified_refusal_and_the_rest_go_on(walk: Walk)
         prefilled = walk.task_data(notice)
         assert (prefilled["service_name"], prefilled["refusal_reason"]) == (COAL, refusal["refusal_reason"])
         assert prefilled["initiator"] == "Кара-Булак айылынын чогулушу"
-        walk.complete("A_09_refusal_notice", {"service_name": COAL, "initiator": prefilled["initiator"],
-                                              "refusal_reason": refusal["refusal_reason"], "sent_on": "2026-05-26"})
+        walk.complete(
+            "A_09_refusal_notice",
+            {
+                "service_name": COAL,
+                "initiator": prefilled["initiator"],
+                "refusal_reason": refusal["refusal_reason"],
+                "sent_on": "2026-05-26",
+            },
+        )
         assert walk.open_steps() == ["A_10_notify"]
         data = walk.data()
         assert [s["name"] for s in data["included"]] == [BUS]
-        assert data["refusal_notices"] == [{"service": COAL, "initiator": "Кара-Булак айылынын чогулушу",
-                                            "reason": refusal["refusal_reason"], "sent_on": "2026-05-26",
-                                            "letter": None}]
+        assert data["refusal_notices"] == [
+            {
+                "service": COAL,
+                "initiator": "Кара-Булак айылынын чогулушу",
+                "reason": refusal["refusal_reason"],
+                "sent_on": "2026-05-26",
+                "letter": None,
+            }
+        ]
 
 
 def test_every_service_refused_ends_the_case(walk: Walk) -> None:
@@ -306,8 +393,15 @@ def test_every_service_refused_ends_the_case(walk: Walk) -> None:
         walk.expertise({COAL: MEETS})
         walk.complete("A_07_draft_list", {"wc_protocol": walk.file()})
         walk.decide({COAL: {"decision": "refuse", "paid": False, "refusal_reason": "C3 тастыкталган жок"}})
-        walk.complete("A_09_refusal_notice", {"service_name": COAL, "initiator": "Кара-Булак айылынын чогулушу",
-                                              "refusal_reason": "C3 тастыкталган жок", "sent_on": "2026-05-27"})
+        walk.complete(
+            "A_09_refusal_notice",
+            {
+                "service_name": COAL,
+                "initiator": "Кара-Булак айылынын чогулушу",
+                "refusal_reason": "C3 тастыкталган жок",
+                "sent_on": "2026-05-27",
+            },
+        )
     assert walk.end_event() == "A_09_end_all_refused"
 
 
@@ -354,8 +448,11 @@ def test_thirty_day_timer_across_the_new_year_fires_once(walk: Walk, kz: Kyzmat,
         assert cases.fire_due_timers(kz, session) == 0
         session.flush()
         assert walk.data()["standardisation_overdue"] is True
-        fired = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == walk.instance.id,
-                                                         AuditEvent.action == "timer_fired")).all()
+        fired = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.instance_id == walk.instance.id, AuditEvent.action == "timer_fired"
+            )
+        ).all()
         assert [e.step_id for e in fired] == ["A_16_organise_due"]
         walk.check_round_trip()
         # Non-interrupting: the step stays open and the case goes on.
@@ -379,14 +476,25 @@ def test_thirty_day_timer_across_the_may_holidays(walk: Walk) -> None:
 def test_amendment_is_the_same_process_with_its_type(walk: Walk) -> None:
     with time_machine.travel(datetime(2026, 5, 25, 4, 0, tzinfo=UTC), tick=False):
         walk.start("A_01_I4_deputies")
-        receive = {"type": "amendment", "initiator": "Депутат Б. Асанов", "document_kind": "session_protocol",
-                   "documents": [walk.file()], "proposed_services": "Жаштар кошундарын түзүү"}
+        receive = {
+            "type": "amendment",
+            "initiator": "Депутат Б. Асанов",
+            "document_kind": "session_protocol",
+            "documents": [walk.file()],
+            "proposed_services": "Жаштар кошундарын түзүү",
+        }
         with pytest.raises(InvalidData) as err:  # the list being amended is required for an amendment
             walk.complete("A_01_receive", receive)
         assert "amended_list" in err.value.errors
         walk.complete("A_01_receive", {**receive, "amended_list": "Айылдык кеңештин 2025-жылдагы 5/2 чечими"})
-        walk.complete("A_03_focus_groups", {"participant_groups": ["youth", "disabilities"],
-                                            "focus_group_results": "Колдоо көрсөтүлдү", "focus_group_protocol": walk.file()})
+        walk.complete(
+            "A_03_focus_groups",
+            {
+                "participant_groups": ["youth", "disabilities"],
+                "focus_group_results": "Колдоо көрсөтүлдү",
+                "focus_group_protocol": walk.file(),
+            },
+        )
         walk.complete("A_04_preliminary_list", {"preliminary_list": [{"name": COAL, "paid_or_free": "free"}]})
         walk.expertise({COAL: {**MEETS, "e1_focus_group_protocol": walk.file()}})
         walk.complete("A_07_draft_list", {"wc_protocol": walk.file()})

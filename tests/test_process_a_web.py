@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import webapp
-from engine.context import Kyzmat
-from engine.models import HumanTask
+from engine.platform.models import HumanTask
+from engine.runtime.context import Kyzmat
 from tests.test_web import body_text, html, login, task_id_of
 
 
@@ -39,7 +39,9 @@ def test_a_source_button_starts_the_case(specialist: FlaskClient, session: Sessi
 
 
 @pytest.mark.parametrize("data", [{}, {"start_event": "A_16_organise"}])
-def test_starting_without_a_valid_source_is_refused(specialist: FlaskClient, session: Session, data: dict) -> None:
+def test_starting_without_a_valid_source_is_refused(
+    specialist: FlaskClient, session: Session, data: dict
+) -> None:
     before = session.scalar(select(HumanTask.id).order_by(HumanTask.id.desc()).limit(1))
     resp = specialist.post("/start/additional_list", data=data)
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/start")

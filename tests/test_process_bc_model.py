@@ -10,9 +10,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from lxml import etree
 
-from engine import forms as formlib
-from engine.bpmn.loader import check_files
-from engine.roles import KNOWN_ROLES
+from engine.accounts.roles import KNOWN_ROLES
+from engine.definitions.checks import check_files
+from engine.forms import schema as formlib
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = ROOT / "forms"
@@ -21,8 +21,15 @@ NS = {
     "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
     "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
 }
-FLOW_NODES = ("startEvent", "endEvent", "userTask", "scriptTask", "exclusiveGateway", "parallelGateway",
-              "boundaryEvent")
+FLOW_NODES = (
+    "startEvent",
+    "endEvent",
+    "userTask",
+    "scriptTask",
+    "exclusiveGateway",
+    "parallelGateway",
+    "boundaryEvent",
+)
 CYRILLIC = re.compile(r"[А-Яа-яӨөҮүҢң]")
 CALENDAR_CALL = re.compile(r"^(add_working_days|add_days|next_working_day|fixed_date)\(")
 
@@ -40,21 +47,36 @@ MODELS = {
         "steps": ["C-01", "C-02", "C-03", "C-04", "C-05", "C-G1", "§4.3", "§8 #2", "§8 #3", "§8 #4"],
         # timer -> (task, expression, catalogue_ref, Kyrgyz name verbatim from the catalogue)
         "timers": {
-            "C_01_submit_draft_due": ("C_01_submit_draft", "add_working_days(launch_order_date, 3)", "§8 #2",
-                                      "Үч жумушчу күндүн ичинде"),
-            "C_02_council_decision_due": ("C_02_council_decision", "add_working_days(submitted_on, 5)", "§8 #3",
-                                          "Беш жумушчу күн ичинде"),
+            "C_01_submit_draft_due": (
+                "C_01_submit_draft",
+                "add_working_days(launch_order_date, 3)",
+                "§8 #2",
+                "Үч жумушчу күндүн ичинде",
+            ),
+            "C_02_council_decision_due": (
+                "C_02_council_decision",
+                "add_working_days(submitted_on, 5)",
+                "§8 #3",
+                "Беш жумушчу күн ичинде",
+            ),
             "C_04_premises_due": ("C_04_premises", "add_days(decision_date, 14)", "§8 #4", "Эки жума ичинде"),
         },
-        "ends": {"C_05_end_established", "C_G1_end_not_established", "C_01_end_overdue", "C_02_end_overdue",
-                 "C_04_end_overdue"},
+        "ends": {
+            "C_05_end_established",
+            "C_G1_end_not_established",
+            "C_01_end_overdue",
+            "C_02_end_overdue",
+            "C_04_end_overdue",
+        },
     },
 }
 
 
 def props(element: etree._Element) -> dict[str, str]:
-    return {p.get("name"): p.get("value") for p in
-            element.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
+    return {
+        p.get("name"): p.get("value")
+        for p in element.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)
+    }
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -126,7 +148,12 @@ def test_every_ruled_deadline_is_a_calendar_timer_and_nothing_else_is(model):
         assert p.get("rule_ky") and p.get("rule_ru") and p.get("rule_en"), event.get("id")
         expression = definition.find("bpmn:timeDate", NS).text
         assert CALENDAR_CALL.match(expression), expression
-        found[event.get("id")] = (event.get("attachedToRef"), expression, p["catalogue_ref"], event.get("name"))
+        found[event.get("id")] = (
+            event.get("attachedToRef"),
+            expression,
+            p["catalogue_ref"],
+            event.get("name"),
+        )
     assert found == spec["timers"]
 
 
@@ -152,12 +179,15 @@ def test_every_user_task_has_a_valid_trilingual_form(model):
 
 
 def test_forms_carry_the_catalogue_wording():
-    council = json.loads((FORMS / "csc_establishment" / "C_02_council_decision.json").read_text(encoding="utf-8"))
+    council = json.loads(
+        (FORMS / "csc_establishment" / "C_02_council_decision.json").read_text(encoding="utf-8")
+    )
     labels = {k: v["x-label"]["ky"] for k, v in council["properties"].items()}
     assert labels["u1_regulation"] == "ККБ Жобосун бекитүү"
     assert labels["u6_premises"] == "ККБ иштеши үчүн айыл өкмөтүнүн имаратынан атайын өзүнчө жай бөлүп берүү"
-    assert labels["u9_gender_needs"] == ("Гендердик сезимталдык маселеси боюнча муктаждыктарды жана "
-                                         "материалдык-техникалык көйгөйлөрдү аныктоо")
+    assert labels["u9_gender_needs"] == (
+        "Гендердик сезимталдык маселеси боюнча муктаждыктарды жана материалдык-техникалык көйгөйлөрдү аныктоо"
+    )
     assert labels["chairman_name"] == "Айыл кеңешинин төрагасы (Аты-жөнү)"
     # Every U1-U11 item is required once the decision is adopted, and only then.
     (when_adopted, when_not) = council["allOf"]
@@ -165,7 +195,9 @@ def test_forms_carry_the_catalogue_wording():
     u_items = sorted(k for k in council["properties"] if re.match(r"u\d+_", k))
     assert len(u_items) == 11 and set(u_items) <= set(when_adopted["then"]["required"])
     assert when_not["then"]["required"] == ["rejection_reason"]
-    complaint = json.loads((FORMS / "list_dispute" / "B_02_register_complaint.json").read_text(encoding="utf-8"))
+    complaint = json.loads(
+        (FORMS / "list_dispute" / "B_02_register_complaint.json").read_text(encoding="utf-8")
+    )
     grounds = complaint["properties"]["ground"]["x-enum-labels"]
     assert grounds["request_refused"]["ky"] == "Сурамдарды кабыл алуудан баш тартуу"
     premises = json.loads((FORMS / "csc_establishment" / "C_04_premises.json").read_text(encoding="utf-8"))

@@ -12,10 +12,10 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases
-from engine.context import Kyzmat
-from engine.errors import Forbidden, InvalidData
-from engine.models import AuditEvent, HumanTask, ProcessInstance, Timer, User
+from engine.platform.errors import Forbidden, InvalidData
+from engine.platform.models import AuditEvent, HumanTask, ProcessInstance, Timer, User
+from engine.runtime import cases
+from engine.runtime.context import Kyzmat
 from tests.test_process_d_scenarios import Walk
 
 
@@ -52,8 +52,14 @@ class CaseWalk(Walk):
 
     def fired_timers(self) -> list[str]:
         assert self.instance is not None
-        return [e.step_id for e in self.session.scalars(select(AuditEvent).where(
-            AuditEvent.instance_id == self.instance.id, AuditEvent.action == "timer_fired").order_by(AuditEvent.id))]
+        return [
+            e.step_id
+            for e in self.session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.instance_id == self.instance.id, AuditEvent.action == "timer_fired")
+                .order_by(AuditEvent.id)
+            )
+        ]
 
     def timer_rows(self) -> list[Timer]:
         assert self.instance is not None
@@ -73,12 +79,24 @@ COMPLAINT = {
     "service_name": "Жайкы жайыттарды пайдалануу",
     "complaint_summary": "Кызмат тизмеге себеби көрсөтүлбөстөн кошулган жок.",
 }
-AGREEMENT = {"interested_parties": "Арыз ээси; айыл өкмөтү; жайыт комитети",
-             "measures_taken": "Тараптар менен сүйлөшүү өткөрүлдү.", "parties_invited": True}
-CONSIDERED = {"consideration_date": "2026-11-25", "participants": "Н. Абдыкадыров; айыл өкмөтүнүн өкүлү",
-              "parties_participated": True}
-DECISION = {"session_date": "2026-12-02", "decision_number": "14/3", "decision_date": "2026-12-02",
-            "council_decision": "rejected", "decision_reasons": "Кызмат Реестрде бар.", "al_amendment_needed": False}
+AGREEMENT = {
+    "interested_parties": "Арыз ээси; айыл өкмөтү; жайыт комитети",
+    "measures_taken": "Тараптар менен сүйлөшүү өткөрүлдү.",
+    "parties_invited": True,
+}
+CONSIDERED = {
+    "consideration_date": "2026-11-25",
+    "participants": "Н. Абдыкадыров; айыл өкмөтүнүн өкүлү",
+    "parties_participated": True,
+}
+DECISION = {
+    "session_date": "2026-12-02",
+    "decision_number": "14/3",
+    "decision_date": "2026-12-02",
+    "council_decision": "rejected",
+    "decision_reasons": "Кызмат Реестрде бар.",
+    "al_amendment_needed": False,
+}
 
 
 @pytest.fixture
@@ -97,9 +115,16 @@ def _to_consideration(walk: CaseWalk) -> None:
 @time_machine.travel(datetime(2026, 11, 16, 4, 0, tzinfo=UTC), tick=False)
 def test_dispute_settled_by_mutual_agreement(dispute: CaseWalk, session: Session) -> None:
     _to_consideration(dispute)
-    dispute.complete("B_04_consider_dispute", {**CONSIDERED, "dispute_outcome": "settled",
-                                               "settlement_terms": "Кызмат кийинки өзгөртүүдө каралат.",
-                                               "al_amendment_needed": True}, username="council")
+    dispute.complete(
+        "B_04_consider_dispute",
+        {
+            **CONSIDERED,
+            "dispute_outcome": "settled",
+            "settlement_terms": "Кызмат кийинки өзгөртүүдө каралат.",
+            "al_amendment_needed": True,
+        },
+        username="council",
+    )
     assert dispute.end_event() == "B_G1_end_settled"
     data = dispute.data()
     assert data["al_amendment_needed"] is True  # AMB-B3: the amendment runs as a new Process A case
@@ -113,7 +138,9 @@ def test_dispute_settled_by_mutual_agreement(dispute: CaseWalk, session: Session
 @time_machine.travel(datetime(2026, 11, 16, 4, 0, tzinfo=UTC), tick=False)
 def test_council_decides_and_the_claimant_accepts(dispute: CaseWalk) -> None:
     _to_consideration(dispute)
-    dispute.complete("B_04_consider_dispute", {**CONSIDERED, "dispute_outcome": "not_settled"}, username="council")
+    dispute.complete(
+        "B_04_consider_dispute", {**CONSIDERED, "dispute_outcome": "not_settled"}, username="council"
+    )
     assert dispute.open_steps() == ["B_04_council_decision"]
     dispute.complete("B_04_council_decision", DECISION, username="council")
     dispute.complete("B_05_claimant_response", {"claimant_accepts": True}, username="council")
@@ -124,13 +151,24 @@ def test_council_decides_and_the_claimant_accepts(dispute: CaseWalk) -> None:
 @time_machine.travel(datetime(2026, 11, 16, 4, 0, tzinfo=UTC), tick=False)
 def test_claimant_disagrees_and_goes_to_court(dispute: CaseWalk) -> None:
     _to_consideration(dispute)
-    dispute.complete("B_04_consider_dispute", {**CONSIDERED, "dispute_outcome": "not_settled"}, username="council")
-    dispute.complete("B_04_council_decision", {**DECISION, "council_decision": "partly_upheld"}, username="council")
+    dispute.complete(
+        "B_04_consider_dispute", {**CONSIDERED, "dispute_outcome": "not_settled"}, username="council"
+    )
+    dispute.complete(
+        "B_04_council_decision", {**DECISION, "council_decision": "partly_upheld"}, username="council"
+    )
     errors = dispute.refused("B_05_claimant_response", {"claimant_accepts": False}, "council")
     assert errors == {"court_appeal": "This field is required."}
-    dispute.complete("B_05_claimant_response", {"claimant_accepts": False, "court_appeal": "filed",
-                                                "court_name": "Ноокат райондук соту", "court_filed_on": "2026-12-10"},
-                     username="council")
+    dispute.complete(
+        "B_05_claimant_response",
+        {
+            "claimant_accepts": False,
+            "court_appeal": "filed",
+            "court_name": "Ноокат райондук соту",
+            "court_filed_on": "2026-12-10",
+        },
+        username="council",
+    )
     assert dispute.end_event() == "B_05_end_court"
     data = dispute.data()
     assert (data["court_appeal"], data["court_filed_on"]) == ("filed", "2026-12-10")
@@ -142,27 +180,39 @@ def test_dispute_forms_refuse_what_the_regulation_does_not_allow(dispute: CaseWa
     # A ground of "other" needs its description (AMB-B1).
     errors = dispute.refused("B_02_register_complaint", {**COMPLAINT, "ground": "other"}, "council")
     assert errors == {"ground_other": "This field is required."}
-    dispute.complete("B_02_register_complaint", {**COMPLAINT, "ground": "other", "ground_other": "Кабыл алынган жок"},
-                     username="council")
+    dispute.complete(
+        "B_02_register_complaint",
+        {**COMPLAINT, "ground": "other", "ground_other": "Кабыл алынган жок"},
+        username="council",
+    )
     dispute.complete("B_03_seek_agreement", AGREEMENT, username="council")
     # The parties' participation is mandatory («сөзсүз түрдө»); a settlement needs its terms.
-    errors = dispute.refused("B_04_consider_dispute", {**CONSIDERED, "parties_participated": False,
-                                                        "dispute_outcome": "settled"}, "council")
+    errors = dispute.refused(
+        "B_04_consider_dispute",
+        {**CONSIDERED, "parties_participated": False, "dispute_outcome": "settled"},
+        "council",
+    )
     assert set(errors) == {"parties_participated", "settlement_terms", "al_amendment_needed"}
     # A decision needs its reasons.
-    dispute.complete("B_04_consider_dispute", {**CONSIDERED, "dispute_outcome": "not_settled"}, username="council")
-    errors = dispute.refused("B_04_council_decision", {k: v for k, v in DECISION.items() if k != "decision_reasons"},
-                             "council")
+    dispute.complete(
+        "B_04_consider_dispute", {**CONSIDERED, "dispute_outcome": "not_settled"}, username="council"
+    )
+    errors = dispute.refused(
+        "B_04_council_decision", {k: v for k, v in DECISION.items() if k != "decision_reasons"}, "council"
+    )
     assert errors == {"decision_reasons": "This field is required."}
 
 
 @time_machine.travel(datetime(2026, 11, 16, 4, 0, tzinfo=UTC), tick=False)
-def test_only_the_council_handles_a_dispute(dispute: CaseWalk, kz: Kyzmat, session: Session,
-                                            user: Callable[[str], User]) -> None:
+def test_only_the_council_handles_a_dispute(
+    dispute: CaseWalk, kz: Kyzmat, session: Session, user: Callable[[str], User]
+) -> None:
     dispute.start("council")
     assert dispute.instance is not None
     with pytest.raises(Forbidden):  # the head of the same aiyl okmotu
-        cases.start_case(kz, session, user("head"), "list_dispute", municipality_id=dispute.instance.municipality_id)
+        cases.start_case(
+            kz, session, user("head"), "list_dispute", municipality_id=dispute.instance.municipality_id
+        )
     task = dispute.open_task("B_02_register_complaint")
     assert task.role == "council_secretary"
     for intruder in ("head", "operator"):
@@ -174,30 +224,63 @@ def test_only_the_council_handles_a_dispute(dispute: CaseWalk, kz: Kyzmat, sessi
 # =============================================================================== Process C
 
 U_ITEMS = {
-    "u1_regulation": True, "u2_responsible": "specialist", "u3_services_list": True, "u4_additional_services": True,
-    "u5_structural_units": True, "u6_premises": True, "u7_equipment": True, "u8_internet": True,
-    "u9_gender_needs": True, "u10_schedule": "weekly", "u11_staff_functions": True,
+    "u1_regulation": True,
+    "u2_responsible": "specialist",
+    "u3_services_list": True,
+    "u4_additional_services": True,
+    "u5_structural_units": True,
+    "u6_premises": True,
+    "u7_equipment": True,
+    "u8_internet": True,
+    "u9_gender_needs": True,
+    "u10_schedule": "weekly",
+    "u11_staff_functions": True,
 }
 SPECIALIST = {
-    "specialist_name": "Гүлзат Мамытова", "specialist_position": "Башкы адис", "q1_experience": "service_2_years",
-    "q2_education": "higher_professional", "q3_laws": True, "q4_service_acts": True, "q5_document_control": True,
-    "q6_ict_rules": True, "q7_anticorruption": True, "appointment_date": "2027-01-14", "powers_granted": True,
+    "specialist_name": "Гүлзат Мамытова",
+    "specialist_position": "Башкы адис",
+    "q1_experience": "service_2_years",
+    "q2_education": "higher_professional",
+    "q3_laws": True,
+    "q4_service_acts": True,
+    "q5_document_control": True,
+    "q6_ict_rules": True,
+    "q7_anticorruption": True,
+    "appointment_date": "2027-01-14",
+    "powers_granted": True,
     "material_liability_contract": True,
 }
 PREMISES = {
     "premises_description": "Айыл өкмөтүнүн имаратынын 1-кабаты, 3-бөлмө",
-    "equipment_provided": ["schedule_board", "office_computer_equipment", "tables_chairs", "information_stands"],
-    "sectors": ["information", "waiting", "reception"], "technical_equipment": ["computer", "photocopier"],
-    "undp_participated": True, "premises_ready_on": "2027-01-20",
+    "equipment_provided": [
+        "schedule_board",
+        "office_computer_equipment",
+        "tables_chairs",
+        "information_stands",
+    ],
+    "sectors": ["information", "waiting", "reception"],
+    "technical_equipment": ["computer", "photocopier"],
+    "undp_participated": True,
+    "premises_ready_on": "2027-01-20",
 }
-TRAINING = {"trained_groups": ["csc_employee", "ao_specialists"], "trainees": "Г. Мамытова; Б. Жумабеков",
-            "training_completed_on": "2027-01-22"}
+TRAINING = {
+    "trained_groups": ["csc_employee", "ao_specialists"],
+    "trainees": "Г. Мамытова; Б. Жумабеков",
+    "training_completed_on": "2027-01-22",
+}
 
 
 def adopted(decision_date: str, **extra: Any) -> dict[str, Any]:
-    return {"decision_adopted": True, "session_number": "XII", "session_date": decision_date,
-            "decision_number": "12/4", "decision_date": decision_date, "chairman_name": "Т. Асанов",
-            **U_ITEMS, **extra}
+    return {
+        "decision_adopted": True,
+        "session_number": "XII",
+        "session_date": decision_date,
+        "decision_number": "12/4",
+        "decision_date": decision_date,
+        "chairman_name": "Т. Асанов",
+        **U_ITEMS,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -262,14 +345,22 @@ def test_council_rejects_then_adopts_the_revised_draft(csc: CaseWalk) -> None:
         _launch_and_submit(csc, "2026-04-27", "2026-04-28")
         # 5 working days after Tue 28 Apr: 29, 30 Apr, then 11, 12, 13 May (1-9 May off).
         assert csc.open_task("C_02_council_decision").due_at == bishkek_end_of(2026, 5, 13)
-        csc.complete("C_02_council_decision", {"decision_adopted": False, "session_date": "2026-04-30",
-                                               "rejection_reason": "Кызматтардын тизмеги толук эмес."},
-                     username="council")
+        csc.complete(
+            "C_02_council_decision",
+            {
+                "decision_adopted": False,
+                "session_date": "2026-04-30",
+                "rejection_reason": "Кызматтардын тизмеги толук эмес.",
+            },
+            username="council",
+        )
         assert csc.open_steps() == ["C_G1_after_rejection"]
         csc.complete("C_G1_after_rejection", {"next_step": "revise"})
         resubmit = csc.open_task("C_01_resubmit")
         assert resubmit.due_at is None  # the text gives the resubmission no deadline
-        csc.complete("C_01_resubmit", {"changes_made": "Тизмеге баалар кошулду.", "submitted_on": "2026-05-12"})
+        csc.complete(
+            "C_01_resubmit", {"changes_made": "Тизмеге баалар кошулду.", "submitted_on": "2026-05-12"}
+        )
         # The council's clock restarts from the new submission: 13, 14, 15, 18, 19 May.
         assert csc.open_task("C_02_council_decision").due_at == bishkek_end_of(2026, 5, 19)
         csc.complete("C_02_council_decision", adopted("2026-05-15"), username="council")
@@ -280,8 +371,11 @@ def test_council_rejects_then_adopts_the_revised_draft(csc: CaseWalk) -> None:
 @time_machine.travel(datetime(2026, 4, 27, 4, 0, tzinfo=UTC), tick=False)
 def test_council_rejects_and_the_aiyl_okmotu_stops(csc: CaseWalk) -> None:
     _launch_and_submit(csc, "2026-04-27", "2026-04-28")
-    csc.complete("C_02_council_decision", {"decision_adopted": False, "session_date": "2026-04-30",
-                                           "rejection_reason": "Жай жок."}, username="council")
+    csc.complete(
+        "C_02_council_decision",
+        {"decision_adopted": False, "session_date": "2026-04-30", "rejection_reason": "Жай жок."},
+        username="council",
+    )
     errors = csc.refused("C_G1_after_rejection", {"next_step": "stop"}, "head")
     assert errors == {"stop_reason": "This field is required."}
     csc.complete("C_G1_after_rejection", {"next_step": "stop", "stop_reason": "Каражат жок."})
@@ -329,19 +423,26 @@ def test_an_adopted_decision_must_carry_the_whole_checklist(csc: CaseWalk) -> No
     errors = csc.refused("C_02_council_decision", adopted("2026-02-05", u9_gender_needs=False), "council")
     assert errors == {"u9_gender_needs": "This box must be ticked."}
     missing = {k: v for k, v in adopted("2026-02-05").items() if k not in ("u2_responsible", "decision_date")}
-    assert set(csc.refused("C_02_council_decision", missing, "council")) == {"u2_responsible", "decision_date"}
-    errors = csc.refused("C_02_council_decision", {"decision_adopted": False, "session_date": "2026-02-05"}, "council")
+    assert set(csc.refused("C_02_council_decision", missing, "council")) == {
+        "u2_responsible",
+        "decision_date",
+    }
+    errors = csc.refused(
+        "C_02_council_decision", {"decision_adopted": False, "session_date": "2026-02-05"}, "council"
+    )
     assert errors == {"rejection_reason": "This field is required."}
 
 
 @time_machine.travel(datetime(2026, 2, 2, 4, 0, tzinfo=UTC), tick=False)
-def test_only_the_council_records_its_decision(csc: CaseWalk, kz: Kyzmat, session: Session,
-                                               user: Callable[[str], User]) -> None:
+def test_only_the_council_records_its_decision(
+    csc: CaseWalk, kz: Kyzmat, session: Session, user: Callable[[str], User]
+) -> None:
     _launch_and_submit(csc, "2026-02-02", "2026-02-03")
     task = csc.open_task("C_02_council_decision")
     with pytest.raises(Forbidden):
         cases.complete_task(kz, session, user("head"), task.id, adopted("2026-02-05"), lang="en")
     assert csc.instance is not None
     with pytest.raises(Forbidden):
-        cases.start_case(kz, session, user("council"), "csc_establishment",
-                         municipality_id=csc.instance.municipality_id)
+        cases.start_case(
+            kz, session, user("council"), "csc_establishment", municipality_id=csc.instance.municipality_id
+        )

@@ -22,13 +22,13 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
 
-from engine import forms as formlib
+from engine.accounts.roles import KNOWN_ROLES
 from engine.bpmn.sandbox import SandboxEnvironment, SandboxScriptEngine
-from engine.calendar import BISHKEK, WorkingCalendar
-from engine.calendar import sandbox_helpers as calendar_helpers
-from engine.catalogue import DEFAULT_CATALOGUE_PATH, Catalogue, load_catalogue, parse_catalogue
-from engine.catalogue import sandbox_helpers as catalogue_helpers
-from engine.roles import KNOWN_ROLES
+from engine.calendar.days import BISHKEK, WorkingCalendar
+from engine.calendar.days import sandbox_helpers as calendar_helpers
+from engine.catalogue.services import DEFAULT_CATALOGUE_PATH, Catalogue, load_catalogue, parse_catalogue
+from engine.catalogue.services import sandbox_helpers as catalogue_helpers
+from engine.forms import schema as formlib
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN_FILE = ROOT / "processes" / "citizen_service.bpmn"

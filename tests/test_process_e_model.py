@@ -10,9 +10,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from lxml import etree
 
-from engine import forms as formlib
-from engine.bpmn.loader import check_diagram
-from engine.roles import KNOWN_ROLES
+from engine.accounts.roles import KNOWN_ROLES
+from engine.definitions.checks import check_diagram
+from engine.forms import schema as formlib
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = ROOT / "forms"
@@ -22,8 +22,17 @@ NS = {
     "dc": "http://www.omg.org/spec/DD/20100524/DC",
     "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
 }
-FLOW_NODES = {"startEvent", "endEvent", "userTask", "scriptTask", "serviceTask", "exclusiveGateway",
-              "parallelGateway", "boundaryEvent", "intermediateCatchEvent"}
+FLOW_NODES = {
+    "startEvent",
+    "endEvent",
+    "userTask",
+    "scriptTask",
+    "serviceTask",
+    "exclusiveGateway",
+    "parallelGateway",
+    "boundaryEvent",
+    "intermediateCatchEvent",
+}
 # The section-8 deadlines of Process E: (catalogue reference, timer id, attached to, expression).
 DEADLINES = [
     ("§8 #11", "E_03_send_list_due", "E_03_send_list", "fixed_date(monitoring_year, 4, 20)"),
@@ -45,8 +54,10 @@ def load(process_id: str) -> tuple[etree._Element, etree._Element]:
 
 
 def props(element: etree._Element) -> dict[str, str]:
-    return {p.get("name"): p.get("value")
-            for p in element.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
+    return {
+        p.get("name"): p.get("value")
+        for p in element.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)
+    }
 
 
 def nodes(process: etree._Element) -> list[etree._Element]:
@@ -86,8 +97,10 @@ def test_process_e_lanes_and_scope() -> None:
     p = props(process)
     assert p["scope"] == "national" and p["starter_roles"] == "monitoring_executor"
     assert p["reference_variable"] == "monitoring_year"
-    lanes = {lane.get("name"): {r.text for r in lane.findall("bpmn:flowNodeRef", NS)}
-             for lane in process.findall("bpmn:laneSet/bpmn:lane", NS)}
+    lanes = {
+        lane.get("name"): {r.text for r in lane.findall("bpmn:flowNodeRef", NS)}
+        for lane in process.findall("bpmn:laneSet/bpmn:lane", NS)
+    }
     assert set(lanes) == {"monitoring_executor", "authorized_body_head", "ao_specialist"}
     assert {"E_02_approve_list", "E_11_collegium", "E_12_consent"} <= lanes["authorized_body_head"]
     assert "E_07_submit_reports" in lanes["ao_specialist"]
@@ -155,9 +168,16 @@ def test_consent_asks_a_reason_only_when_refused() -> None:
 
 def test_evaluation_sheet_answer_options_are_verbatim() -> None:
     schema = formlib.load_form(FORMS, "csc_monitoring/CSC_MON_01_collect_sheets.json")
-    labels = [schema["properties"][f"answers_{k}"]["x-label"]["ky"]
-              for k in ("fully_satisfied", "partially_satisfied", "not_satisfied", "difficult_to_answer")]
-    assert labels == ["Толук канааттанам", "Жарым-жартылай канааттанам", "Канааттанбайм", "Жооп берүүдөн кыйналам"]
+    labels = [
+        schema["properties"][f"answers_{k}"]["x-label"]["ky"]
+        for k in ("fully_satisfied", "partially_satisfied", "not_satisfied", "difficult_to_answer")
+    ]
+    assert labels == [
+        "Толук канааттанам",
+        "Жарым-жартылай канааттанам",
+        "Канааттанбайм",
+        "Жооп берүүдөн кыйналам",
+    ]
 
 
 @pytest.mark.parametrize("process_id", sorted(FILES))

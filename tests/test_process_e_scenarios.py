@@ -16,12 +16,13 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import accounts, cases
-from engine.annual import start_due_annual_cases
-from engine.calendar import WorkingCalendar, sandbox_helpers
-from engine.context import Kyzmat
-from engine.errors import Forbidden, InvalidData
-from engine.models import AuditEvent, HumanTask, Municipality, ProcessInstance, Timer, User
+from engine.accounts import users as accounts
+from engine.calendar.days import WorkingCalendar, sandbox_helpers
+from engine.monitoring.annual import start_due_annual_cases
+from engine.platform.errors import Forbidden, InvalidData
+from engine.platform.models import AuditEvent, HumanTask, Municipality, ProcessInstance, Timer, User
+from engine.runtime import cases
+from engine.runtime.context import Kyzmat
 from tests.test_process_d_scenarios import Walk as BaseWalk
 
 
@@ -52,7 +53,9 @@ class Walk(BaseWalk):
         assert len(rows) == 1, (step_id, municipality, self.open_steps())
         return rows[0]
 
-    def complete(self, step_id: str, data: dict[str, Any], username: str, municipality: str | None = None) -> None:
+    def complete(
+        self, step_id: str, data: dict[str, Any], username: str, municipality: str | None = None
+    ) -> None:
         task = self.open_task(step_id, municipality)
         cases.complete_task(self.kz, self.session, self.user(username), task.id, data, lang="en")
         self.session.flush()
@@ -74,11 +77,21 @@ def walk(kz: Kyzmat, session: Session, user: Callable[[str], User]) -> Walk:
 def providers(session: Session) -> None:
     """A third municipality and a specialist (the provider's user) in each of the three."""
     now = datetime(2025, 12, 1, tzinfo=UTC)
-    accounts.create_municipality(session, code="ak-suu", journal_prefix="AS",
-                                 names={"ky": "Ак-Суу айыл өкмөтү", "ru": "Айыл окмоту Ак-Суу", "en": "Ak-Suu aiyl okmotu"})
+    accounts.create_municipality(
+        session,
+        code="ak-suu",
+        journal_prefix="AS",
+        names={"ky": "Ак-Суу айыл өкмөтү", "ru": "Айыл окмоту Ак-Суу", "en": "Ak-Suu aiyl okmotu"},
+    )
     for username, code in (("specialist_ka", "kyzyl-adyr"), ("specialist_as", "ak-suu")):
-        accounts.create_user(session, username=username, password="kyzmat-demo", full_name=username, now=now,
-                             grants=[("ao_specialist", code)])
+        accounts.create_user(
+            session,
+            username=username,
+            password="kyzmat-demo",
+            full_name=username,
+            now=now,
+            grants=[("ao_specialist", code)],
+        )
 
 
 @pytest.fixture
@@ -90,32 +103,62 @@ def clock() -> Iterator[Any]:
 
 # ------------------------------------------------------------------------------------------ forms data
 
-LIST = {"monitoring_year": 2026, "monitoring_objects": [
-    {"service_name": "Үй китебинен көчүрмө берүү", "object_kind": "individual"},
-    {"service_name": "Жер тилкесин берүү", "object_kind": "complex"}]}
+LIST = {
+    "monitoring_year": 2026,
+    "monitoring_objects": [
+        {"service_name": "Үй китебинен көчүрмө берүү", "object_kind": "individual"},
+        {"service_name": "Жер тилкесин берүү", "object_kind": "complex"},
+    ],
+}
 APPROVAL = {"approved_on": "2026-04-10", "approval_reference": "Буйрук №45"}
 
 
 def report(n: int, modified: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {"questionnaires_completed": n, "questionnaire_files": [f"att-q-{n}"],
-                            "quantitative_report": f"att-r-{n}", "applications_nine_months": 10 * n,
-                            "questionnaire_modified": modified}
+    data: dict[str, Any] = {
+        "questionnaires_completed": n,
+        "questionnaire_files": [f"att-q-{n}"],
+        "quantitative_report": f"att-r-{n}",
+        "applications_nine_months": 10 * n,
+        "questionnaire_modified": modified,
+    }
     if modified:
         data["modification_consent"] = "Кат №12, 2026-03-01"
     return data
 
 
-QUARTER = {"results_summary": "Канааттануу 78%", "results_file": "att-q","published_to": ["authorized_body", "providers"],
-           "corrective_measures": "Кызмат көрсөтүүчүгө кат жөнөтүлдү"}
-ANALYSIS = {key: "…" for key in ("min_max_values", "problems_systematised", "normative_vs_actual",
-                                 "expectations_vs_normative", "indicators_without_norms", "demand_level")}
+QUARTER = {
+    "results_summary": "Канааттануу 78%",
+    "results_file": "att-q",
+    "published_to": ["authorized_body", "providers"],
+    "corrective_measures": "Кызмат көрсөтүүчүгө кат жөнөтүлдү",
+}
+ANALYSIS = {
+    key: "…"
+    for key in (
+        "min_max_values",
+        "problems_systematised",
+        "normative_vs_actual",
+        "expectations_vs_normative",
+        "indicators_without_norms",
+        "demand_level",
+    )
+}
 ANALYSIS.update({f"indicator_{n}": "жетишилди" for n in range(1, 9)})
 ANALYSIS["survey_results_used"] = True
-FINAL_REPORT = {"services_and_executors": [{"service_name": "Үй китебинен көчүрмө", "executor": "Ак-Суу айыл өкмөтү"}],
-                "ranking": "1. …", "indicators_achievement": "…", "problems_described": "…",
-                "final_report_file": "att-report", "answers_database": "att-db"}
+FINAL_REPORT = {
+    "services_and_executors": [{"service_name": "Үй китебинен көчүрмө", "executor": "Ак-Суу айыл өкмөтү"}],
+    "ranking": "1. …",
+    "indicators_achievement": "…",
+    "problems_described": "…",
+    "final_report_file": "att-report",
+    "answers_database": "att-db",
+}
 SUBMISSION = {"report_recipient": "ЖӨБЭММА", "submitted_on": "2026-11-18"}
-COLLEGIUM = {"collegium_date": "2026-11-24", "protocol_number": "7", "collegium_outcome": "Доклад кабыл алынды"}
+COLLEGIUM = {
+    "collegium_date": "2026-11-24",
+    "protocol_number": "7",
+    "collegium_outcome": "Доклад кабыл алынды",
+}
 PLAN = {"planned_checks": [{"service_name": "Жер тилкесин берүү", "provider": "Кызыл-Адыр"}]}
 
 
@@ -150,20 +193,28 @@ def test_annual_start_once_per_year(kz: Kyzmat, session: Session, clock: Any, wa
     walk.instance = case
     assert walk.open_steps() == ["E_01_prepare_list"]
     # The first quarter's results open when the quarter has ended; nothing else waits on time yet.
-    assert set(session.scalars(select(Timer.element_id).where(Timer.instance_id == case.id,
-                                                               Timer.status == "waiting"))) == {"E_06_q1_ended"}
+    assert set(
+        session.scalars(
+            select(Timer.element_id).where(Timer.instance_id == case.id, Timer.status == "waiting")
+        )
+    ) == {"E_06_q1_ended"}
     clock.move_to(datetime(2026, 12, 31, 17, 59, tzinfo=UTC))  # 23:59 on 31 December in Bishkek
     assert start_due_annual_cases(kz, session) == []
     clock.move_to(datetime(2026, 12, 31, 18, 0, 1, tzinfo=UTC))  # 00:00:01 on 1 January 2027
     (next_year,) = start_due_annual_cases(kz, session)
     assert next_year.reference == "2027"
     assert start_due_annual_cases(kz, session) == []
-    starts = session.scalars(select(AuditEvent).where(AuditEvent.action == "case_started",
-                                                      AuditEvent.process_id == "quality_monitoring")).all()
+    starts = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "case_started", AuditEvent.process_id == "quality_monitoring"
+        )
+    ).all()
     assert [e.actor_id for e in starts] == [None, None]
 
 
-def test_a_national_user_started_the_year_already(kz: Kyzmat, session: Session, clock: Any, walk: Walk) -> None:
+def test_a_national_user_started_the_year_already(
+    kz: Kyzmat, session: Session, clock: Any, walk: Walk
+) -> None:
     walk.start("monitoring", "quality_monitoring")
     assert walk.instance is not None and walk.instance.reference == "2026"
     assert walk.open_task("E_01_prepare_list").claimed_by_id == walk.user("monitoring").id
@@ -173,7 +224,10 @@ def test_a_national_user_started_the_year_already(kz: Kyzmat, session: Session, 
 def test_annual_start_refuses_a_now_from_another_year(kz: Kyzmat, session: Session, clock: Any) -> None:
     with pytest.raises(ValueError, match="not in the clock's year"):
         start_due_annual_cases(kz, session, datetime(2027, 3, 1, tzinfo=UTC))
-    assert session.scalar(select(ProcessInstance.id).where(ProcessInstance.process_id == "quality_monitoring")) is None
+    assert (
+        session.scalar(select(ProcessInstance.id).where(ProcessInstance.process_id == "quality_monitoring"))
+        is None
+    )
 
 
 def test_only_a_national_monitoring_user_starts_it(walk: Walk, clock: Any) -> None:
@@ -186,7 +240,8 @@ def test_only_a_national_monitoring_user_starts_it(walk: Walk, clock: Any) -> No
 
 
 def test_whole_year_three_providers_a_late_one_and_a_refused_plan(
-        walk: Walk, kz: Kyzmat, session: Session, clock: Any, providers: None, user: Callable[[str], User]) -> None:
+    walk: Walk, kz: Kyzmat, session: Session, clock: Any, providers: None, user: Callable[[str], User]
+) -> None:
     (walk.instance,) = start_due_annual_cases(kz, session)
     up_to_reports(walk)
 
@@ -204,10 +259,18 @@ def test_whole_year_three_providers_a_late_one_and_a_refused_plan(
         assert "E_07_submit_reports" not in [t.step_id for t in inbox.items]
     # Another municipality's specialist and the national executor cannot act on a provider's branch.
     with pytest.raises(Forbidden):
-        cases.complete_task(kz, session, user("specialist"), walk.open_task("E_07_submit_reports", "ak-suu").id,
-                            report(5), lang="en")
+        cases.complete_task(
+            kz,
+            session,
+            user("specialist"),
+            walk.open_task("E_07_submit_reports", "ak-suu").id,
+            report(5),
+            lang="en",
+        )
     with pytest.raises(Forbidden):
-        cases.claim_task(kz, session, user("monitoring"), walk.open_task("E_07_submit_reports", "sadyrbaev").id)
+        cases.claim_task(
+            kz, session, user("monitoring"), walk.open_task("E_07_submit_reports", "sadyrbaev").id
+        )
     with pytest.raises(Forbidden):
         cases.get_task(kz, session, user("specialist_ka"), walk.open_task("E_07_submit_reports", "ak-suu").id)
 
@@ -225,8 +288,12 @@ def test_whole_year_three_providers_a_late_one_and_a_refused_plan(
     # Q3 ended before Q2's results were issued: its step opens at once, no timer waits.
     assert "E_06_q3_results" in walk.open_steps()
     walk.complete("E_06_q3_results", QUARTER, "monitoring")
-    walk.complete("E_07_submit_reports", {**report(40, modified=True), "task_municipality": "ak-suu"},
-                  "specialist", "sadyrbaev")
+    walk.complete(
+        "E_07_submit_reports",
+        {**report(40, modified=True), "task_municipality": "ak-suu"},
+        "specialist",
+        "sadyrbaev",
+    )
     walk.complete("E_07_submit_reports", report(25), "specialist_ka", "kyzyl-adyr")
     assert walk.open_task("E_07_submit_reports", "ak-suu").status == "open"
 
@@ -248,7 +315,10 @@ def test_whole_year_three_providers_a_late_one_and_a_refused_plan(
     assert analysis.municipality_id is None and analysis.due_at is None
     reports = walk.data()["provider_reports"]
     assert sorted((r["municipality"], r["questionnaires_completed"]) for r in reports) == [
-        ("ak-suu", 12), ("kyzyl-adyr", 25), ("sadyrbaev", 40)]
+        ("ak-suu", 12),
+        ("kyzyl-adyr", 25),
+        ("sadyrbaev", 40),
+    ]
     assert [r["questionnaire_modified"] for r in reports if r["municipality"] == "sadyrbaev"] == [True]
     walk.complete("E_08_analysis", ANALYSIS, "monitoring")
     # 15 November 2026 is a Sunday: the final report is due at the end of Monday 16 November.
@@ -276,10 +346,14 @@ def test_whole_year_three_providers_a_late_one_and_a_refused_plan(
         cases.complete_task(kz, session, user("ministry"), consent.id, {"plan_consented": False}, lang="ky")
     assert set(refused.value.errors) == {"refusal_reason"}
     assert walk.open_task("E_12_consent").id == consent.id
-    walk.complete("E_12_consent", {"plan_consented": False, "refusal_reason": "Кызыл-Адырды кошуңуз"}, "ministry")
+    walk.complete(
+        "E_12_consent", {"plan_consented": False, "refusal_reason": "Кызыл-Адырды кошуңуз"}, "ministry"
+    )
     assert walk.open_steps() == ["E_12_draft_plan"]
     assert walk.open_task("E_12_draft_plan").due_at == end_of_bishkek_day(2026, 11, 30)
-    walk.complete("E_12_draft_plan", {"plan_year": 2027, "revision_note": "Кызыл-Адыр кошулду", **PLAN}, "monitoring")
+    walk.complete(
+        "E_12_draft_plan", {"plan_year": 2027, "revision_note": "Кызыл-Адыр кошулду", **PLAN}, "monitoring"
+    )
     walk.complete("E_12_consent", {"plan_consented": True}, "ministry")
     assert walk.instance is not None and walk.instance.status == "running"  # the fourth quarter is still open
     assert walk.open_steps() == []
@@ -293,12 +367,18 @@ def test_whole_year_three_providers_a_late_one_and_a_refused_plan(
     assert [q["quarter"] for q in data["quarterly_results"]] == [1, 2, 3, 4]
     assert data["plan_consented"] is True
     assert "list_overdue" not in data and "final_report_overdue" not in data
-    assert walk.fired_timers() == ["E_06_q1_ended", "E_06_q2_ended", "E_07_submit_reports_due", "E_12_consent_due",
-                                   "E_06_q4_ended"]
+    assert walk.fired_timers() == [
+        "E_06_q1_ended",
+        "E_06_q2_ended",
+        "E_07_submit_reports_due",
+        "E_12_consent_due",
+        "E_06_q4_ended",
+    ]
 
 
-def test_every_deadline_fires_when_its_step_is_late(walk: Walk, kz: Kyzmat, session: Session, clock: Any,
-                                                    providers: None) -> None:
+def test_every_deadline_fires_when_its_step_is_late(
+    walk: Walk, kz: Kyzmat, session: Session, clock: Any, providers: None
+) -> None:
     """Each step done after its deadline: each timer fires once, the step stays open, the case goes on."""
     (walk.instance,) = start_due_annual_cases(kz, session)
     walk.complete("E_01_prepare_list", LIST, "monitoring")
@@ -334,8 +414,13 @@ def test_every_deadline_fires_when_its_step_is_late(walk: Walk, kz: Kyzmat, sess
     walk.complete("E_12_consent", {"plan_consented": True}, "ministry")
     assert walk.end_event() is None  # the fourth quarter's results are still to come
     # (the first quarter's results were never issued here, so no later quarter waits)
-    assert walk.fired_timers() == ["E_06_q1_ended", "E_03_send_list_due", "E_09_final_report_due",
-                                   "E_10_submit_report_due", "E_12_draft_plan_due"]
+    assert walk.fired_timers() == [
+        "E_06_q1_ended",
+        "E_03_send_list_due",
+        "E_09_final_report_due",
+        "E_10_submit_report_due",
+        "E_12_draft_plan_due",
+    ]
 
 
 def test_fixed_dates_move_off_days_off_and_quarter_ends_do_not() -> None:
@@ -351,8 +436,9 @@ def test_fixed_dates_move_off_days_off_and_quarter_ends_do_not() -> None:
 # ------------------------------------------------------------------------------------------ CSC monitoring
 
 
-def test_csc_monitoring_from_sheets_to_the_council_session(walk: Walk, kz: Kyzmat, session: Session,
-                                                           user: Callable[[str], User]) -> None:
+def test_csc_monitoring_from_sheets_to_the_council_session(
+    walk: Walk, kz: Kyzmat, session: Session, user: Callable[[str], User]
+) -> None:
     with time_machine.travel(datetime(2026, 6, 15, 5, tzinfo=UTC), tick=False):
         here = session.scalar(select(Municipality.id).where(Municipality.code == "sadyrbaev"))
         for username in ("operator", "specialist", "monitoring"):
@@ -363,15 +449,43 @@ def test_csc_monitoring_from_sheets_to_the_council_session(walk: Walk, kz: Kyzma
         assert walk.instance.municipality.code == "sadyrbaev"
         task = walk.open_task("CSC_MON_01_collect_sheets")
         assert task.role == "council_secretary" and task.due_at is None  # no deadline stated (§8.1)
-        assert cases.list_tasks(kz, session, user("operator2"), cases.InboxFilter(view="available")).total == 0
-        walk.complete("CSC_MON_01_collect_sheets", {
-            "period_from": "2026-01-01", "period_to": "2026-05-31", "sheets_short": 40, "sheets_full": 12,
-            "answers_fully_satisfied": 120, "answers_partially_satisfied": 30, "answers_not_satisfied": 5,
-            "answers_difficult_to_answer": 3, "unfounded_actions_yes": 1, "corruption_yes": 0,
-            "ngos": [{"name": "«Аймак» коомдук бирикмеси"}], "village_head_engaged": True}, "council")
-        walk.complete("CSC_MON_02_summarise", {"results_summary": "Жарандардын 76% толук канааттанат",
-                                               "recommendations": "Кезекти уюштурууну жакшыртуу"}, "council")
-        walk.complete("CSC_MON_03_council_session", {"session_date": "2026-06-30", "decision_number": "12/3",
-                                                     "decision_summary": "Жыйынтыктар эске алынсын"}, "council")
+        assert (
+            cases.list_tasks(kz, session, user("operator2"), cases.InboxFilter(view="available")).total == 0
+        )
+        walk.complete(
+            "CSC_MON_01_collect_sheets",
+            {
+                "period_from": "2026-01-01",
+                "period_to": "2026-05-31",
+                "sheets_short": 40,
+                "sheets_full": 12,
+                "answers_fully_satisfied": 120,
+                "answers_partially_satisfied": 30,
+                "answers_not_satisfied": 5,
+                "answers_difficult_to_answer": 3,
+                "unfounded_actions_yes": 1,
+                "corruption_yes": 0,
+                "ngos": [{"name": "«Аймак» коомдук бирикмеси"}],
+                "village_head_engaged": True,
+            },
+            "council",
+        )
+        walk.complete(
+            "CSC_MON_02_summarise",
+            {
+                "results_summary": "Жарандардын 76% толук канааттанат",
+                "recommendations": "Кезекти уюштурууну жакшыртуу",
+            },
+            "council",
+        )
+        walk.complete(
+            "CSC_MON_03_council_session",
+            {
+                "session_date": "2026-06-30",
+                "decision_number": "12/3",
+                "decision_summary": "Жыйынтыктар эске алынсын",
+            },
+            "council",
+        )
         assert walk.end_event() == "CSC_MON_04_end"
         assert session.scalar(select(Timer.id).where(Timer.instance_id == walk.instance.id)) is None

@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from engine.deadlines import deadline_register
+from engine.deadlines.register import deadline_register
 
 ROOT = Path(__file__).resolve().parent.parent
 DIAGRAMS = sorted((ROOT / "processes").glob("*.bpmn"))
@@ -21,10 +21,28 @@ BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NS = {"bpmn": BPMN, "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
 # Every flow element a diagram can hold (BPMN 2.0 tFlowNode subtypes), at any depth.
 FLOW_NODES = {
-    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask", "receiveTask",
-    "businessRuleTask", "callActivity", "subProcess", "transaction", "adHocSubProcess",
-    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway",
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+    "task",
+    "userTask",
+    "manualTask",
+    "scriptTask",
+    "serviceTask",
+    "sendTask",
+    "receiveTask",
+    "businessRuleTask",
+    "callActivity",
+    "subProcess",
+    "transaction",
+    "adHocSubProcess",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "complexGateway",
 }
 CYRILLIC = re.compile(r"[А-Яа-яЁёӨөҮүҢң]")
 KYRGYZ_LETTER = re.compile(r"[ӨөҮүҢң]")
@@ -36,13 +54,21 @@ def load(path: Path) -> etree._Element:
 
 
 def props(element: etree._Element) -> dict[str, str]:
-    return {p.get("name"): p.get("value")
-            for p in element.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
+    return {
+        p.get("name"): p.get("value")
+        for p in element.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)
+    }
 
 
 def test_the_shipped_diagrams_are_all_found() -> None:
-    assert {p.stem for p in DIAGRAMS} >= {"additional_list", "list_dispute", "csc_establishment", "citizen_service",
-                                          "quality_monitoring", "csc_monitoring"}
+    assert {p.stem for p in DIAGRAMS} >= {
+        "additional_list",
+        "list_dispute",
+        "csc_establishment",
+        "citizen_service",
+        "quality_monitoring",
+        "csc_monitoring",
+    }
 
 
 @pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: p.stem)
@@ -52,9 +78,16 @@ def test_every_element_is_named_in_kyrgyz_russian_and_english(path: Path) -> Non
     assert processes
     for process in processes:
         p = props(process)
-        assert CYRILLIC.search(process.get("name") or "") and p.get("name_ru") and p.get("name_en"), process.get("id")
-        elements = [el for el in process.iter() if isinstance(el.tag, str)
-                    and etree.QName(el).namespace == BPMN and etree.QName(el).localname in FLOW_NODES]
+        assert CYRILLIC.search(process.get("name") or "") and p.get("name_ru") and p.get("name_en"), (
+            process.get("id")
+        )
+        elements = [
+            el
+            for el in process.iter()
+            if isinstance(el.tag, str)
+            and etree.QName(el).namespace == BPMN
+            and etree.QName(el).localname in FLOW_NODES
+        ]
         assert elements
         for el in elements:
             p = props(el)

@@ -13,10 +13,14 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import accounts, case_migration, drafts, processes, versions
-from engine.context import Kyzmat
-from engine.errors import Forbidden
-from engine.models import AuditEvent, Municipality, ProcessInstance, User
+from engine.accounts import users as accounts
+from engine.definitions import drafts
+from engine.definitions import history as versions
+from engine.definitions import migration as case_migration
+from engine.definitions import publishing as processes
+from engine.platform.errors import Forbidden
+from engine.platform.models import AuditEvent, Municipality, ProcessInstance, User
+from engine.runtime.context import Kyzmat
 from tests.browser import DEMO_PASSWORD
 from tests.test_case_migration import SHIPPED, WHEN, C
 from tests.test_process_bc_scenarios import CaseWalk, bishkek_end_of
@@ -33,10 +37,22 @@ def mid(session: Session, code: str) -> int:
 @pytest.fixture
 def people(session: Session) -> None:
     """A process owner of Sadyrbaev only, and a head of Kyzyl-Adyr (to start cases there)."""
-    accounts.create_user(session, username="owner_ds", password=DEMO_PASSWORD, full_name="Owner DS", now=WHEN,
-                         grants=[("process_owner", "sadyrbaev")])
-    accounts.create_user(session, username="head_ka", password=DEMO_PASSWORD, full_name="Head KA", now=WHEN,
-                         grants=[("ao_head", "kyzyl-adyr")])
+    accounts.create_user(
+        session,
+        username="owner_ds",
+        password=DEMO_PASSWORD,
+        full_name="Owner DS",
+        now=WHEN,
+        grants=[("process_owner", "sadyrbaev")],
+    )
+    accounts.create_user(
+        session,
+        username="head_ka",
+        password=DEMO_PASSWORD,
+        full_name="Head KA",
+        now=WHEN,
+        grants=[("ao_head", "kyzyl-adyr")],
+    )
     session.commit()
 
 
@@ -60,7 +76,9 @@ def test_a_municipal_owner_publishes_their_municipalitys_variant(kz, session, us
     before = at_council(kz, session, user, "head")  # a running Sadyrbaev case on the national version 1
 
     drafts.save_draft(session, owner, C, SEVEN, {}, now=WHEN, municipality_id=ds)
-    variant = drafts.publish_draft(kz, session, owner, C, "Sadyrbaev's council meets weekly", municipality_id=ds)
+    variant = drafts.publish_draft(
+        kz, session, owner, C, "Sadyrbaev's council meets weekly", municipality_id=ds
+    )
     assert (variant.number, variant.municipality_id) == (2, ds)
     assert drafts.get_draft(session, C, ds) is None
     assert processes.latest_version(session, C).number == 1  # the national version is unchanged
@@ -72,15 +90,18 @@ def test_a_municipal_owner_publishes_their_municipalitys_variant(kz, session, us
     assert (in_ds.instance.municipality_id, in_ka.instance.municipality_id) == (ds, ka)
     assert in_ds.instance.version_id == variant.id and due(in_ds) == bishkek_end_of(2026, 4, 29)  # seven days
     assert in_ka.instance.version.number == 1 and due(in_ka) == bishkek_end_of(2026, 4, 27)  # still five
-    assert before.instance.version.number == 1 and due(before) == bishkek_end_of(2026, 4, 27)  # kept its version
+    assert before.instance.version.number == 1 and due(before) == bishkek_end_of(
+        2026, 4, 27
+    )  # kept its version
 
     # The running Sadyrbaev case may move to the variant; the Kyzyl-Adyr case follows the newest for it already.
     assert [c.id for c in case_migration.movable_cases(session, C)] == [before.instance.id]
     case_migration.migrate_case(kz, session, owner, before.instance.id)
     assert before.instance.version_id == variant.id and due(before) == bishkek_end_of(2026, 4, 29)
 
-    published = session.scalars(select(AuditEvent).where(AuditEvent.action == "version_published",
-                                                         AuditEvent.process_id == C)).all()[-1]
+    published = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "version_published", AuditEvent.process_id == C)
+    ).all()[-1]
     assert published.actor_id == owner.id
     assert published.detail["version"] == 2 and published.detail["municipality"] == "sadyrbaev"
     saved = session.scalars(select(AuditEvent).where(AuditEvent.action == "process_draft_saved")).all()[-1]
@@ -91,7 +112,9 @@ def test_a_municipal_owner_publishes_their_municipalitys_variant(kz, session, us
 def test_a_national_version_after_a_variant_leaves_the_variant_in_force_there(kz, session, user, people):
     ds = mid(session, "sadyrbaev")
     national = user("owner")
-    drafts.save_draft(session, national, C, SEVEN, {}, now=WHEN, municipality_id=ds)  # a national owner may too
+    drafts.save_draft(
+        session, national, C, SEVEN, {}, now=WHEN, municipality_id=ds
+    )  # a national owner may too
     assert drafts.publish_draft(kz, session, national, C, "variant", municipality_id=ds).number == 2
     drafts.save_draft(session, national, C, NINE, {}, now=WHEN)
     assert drafts.publish_draft(kz, session, national, C, "national nine days").number == 3
@@ -125,10 +148,26 @@ def test_a_municipal_owner_is_refused_the_national_version_and_other_variants(kz
     assert drafts.get_draft(session, C, ds) is None
 
 
-ROUTES_GET = ["edit", "source", "versions", "diff?old=1&new=1", "versions/1.bpmn",
-              "form?path=csc_establishment/C_02_council_decision.json"]
-ROUTES_POST = ["draft", "validate", "publish", "discard", "timer-preview", "form-check", "rollback", "import",
-               "rule-texts", "reminder-check"]
+ROUTES_GET = [
+    "edit",
+    "source",
+    "versions",
+    "diff?old=1&new=1",
+    "versions/1.bpmn",
+    "form?path=csc_establishment/C_02_council_decision.json",
+]
+ROUTES_POST = [
+    "draft",
+    "validate",
+    "publish",
+    "discard",
+    "timer-preview",
+    "form-check",
+    "rollback",
+    "import",
+    "rule-texts",
+    "reminder-check",
+]
 
 
 def test_editor_routes_refuse_a_municipal_owner_outside_their_variant(kz, session, people):
@@ -148,17 +187,30 @@ def test_editor_routes_refuse_a_municipal_owner_outside_their_variant(kz, sessio
     assert client.get("/processes/?m=kyzyl-adyr").status_code == 403
     with kz.sessions() as s:  # nothing was saved or published, nationally or for Kyzyl-Adyr
         owner_id = s.scalar(select(User.id).where(User.username == "owner_ds"))
-        assert s.scalar(select(AuditEvent.id).where(AuditEvent.actor_id == owner_id, AuditEvent.action.in_(
-            ("process_draft_saved", "version_published", "process_draft_discarded")))) is None
+        assert (
+            s.scalar(
+                select(AuditEvent.id).where(
+                    AuditEvent.actor_id == owner_id,
+                    AuditEvent.action.in_(
+                        ("process_draft_saved", "version_published", "process_draft_discarded")
+                    ),
+                )
+            )
+            is None
+        )
         assert [v.number for v in versions.history(s, C)] == [1]
 
 
 def test_a_municipal_owner_publishes_over_http_and_the_history_shows_the_variant(kz, session, people):
     client = client_for(kz, "owner_ds")
     page = client.get(f"/processes/{C}/edit?m=sadyrbaev")
-    assert page.status_code == 200 and "/processes/csc_establishment/publish?m=sadyrbaev" in page.get_data(True)
-    response = client.post(f"/processes/{C}/publish?m=sadyrbaev",
-                           json={"xml": SEVEN, "forms": {}, "note": "seven days in Sadyrbaev"})
+    assert page.status_code == 200 and "/processes/csc_establishment/publish?m=sadyrbaev" in page.get_data(
+        True
+    )
+    response = client.post(
+        f"/processes/{C}/publish?m=sadyrbaev",
+        json={"xml": SEVEN, "forms": {}, "note": "seven days in Sadyrbaev"},
+    )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["version"] == 2
     with kz.sessions() as s:

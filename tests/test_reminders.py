@@ -11,12 +11,13 @@ import time_machine
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import processes, reminders
-from engine.calendar import WorkingCalendar
-from engine.config import REPO_ROOT
-from engine.context import Kyzmat
-from engine.models import AuditEvent, EmailOutbox, HumanTask, Notification, User
-from engine.scheduler import tick
+from engine.calendar.days import WorkingCalendar
+from engine.deadlines import reminders
+from engine.definitions import publishing as processes
+from engine.platform.config import REPO_ROOT
+from engine.platform.models import AuditEvent, EmailOutbox, HumanTask, Notification, User
+from engine.runtime.context import Kyzmat
+from engine.worker import tick
 from tests.citizens_support import registered_case
 
 # Wed 18 Nov 2026, 16:00 in Bishkek. An M2 request registered now is due Mon 23 Nov (3 working days).
@@ -47,8 +48,12 @@ def run_at(kz: Kyzmat, session: Session, moment: datetime) -> int:
 
 
 def sent(session: Session, task: HumanTask) -> list[tuple[str, str]]:
-    rows = session.execute(select(Notification.kind, User.username).join(User, User.id == Notification.user_id)
-                           .where(Notification.task_id == task.id).order_by(Notification.id))
+    rows = session.execute(
+        select(Notification.kind, User.username)
+        .join(User, User.id == Notification.user_id)
+        .where(Notification.task_id == task.id)
+        .order_by(Notification.id)
+    )
     return [(kind, username) for kind, username in rows]
 
 
@@ -61,14 +66,26 @@ def test_reminders_before_on_and_after_the_due_date_then_escalation(kz, session,
     assert run_at(kz, session, local(23, 9, 30)) == 1  # Monday, the due day
     assert run_at(kz, session, local(23, 18)) == 0
     assert run_at(kz, session, local(24, 10)) == 2  # Tuesday: overdue, and the head hears of it
-    assert sent(session, prepared) == [("before_2", "specialist"), ("due", "specialist"),
-                                       ("overdue_1", "specialist"), ("escalation", "head")]
-    events = session.scalars(select(AuditEvent).where(AuditEvent.action.in_(["reminder_sent", "escalation"]),
-                                                      AuditEvent.instance_id == prepared.instance_id)
-                             .order_by(AuditEvent.id)).all()
+    assert sent(session, prepared) == [
+        ("before_2", "specialist"),
+        ("due", "specialist"),
+        ("overdue_1", "specialist"),
+        ("escalation", "head"),
+    ]
+    events = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.action.in_(["reminder_sent", "escalation"]),
+            AuditEvent.instance_id == prepared.instance_id,
+        )
+        .order_by(AuditEvent.id)
+    ).all()
     assert [(e.action, e.detail["kind"], e.detail["recipients"]) for e in events] == [
-        ("reminder_sent", "before_2", ["specialist"]), ("reminder_sent", "due", ["specialist"]),
-        ("reminder_sent", "overdue_1", ["specialist"]), ("escalation", "escalation", ["head"])]
+        ("reminder_sent", "before_2", ["specialist"]),
+        ("reminder_sent", "due", ["specialist"]),
+        ("reminder_sent", "overdue_1", ["specialist"]),
+        ("escalation", "escalation", ["head"]),
+    ]
 
 
 def test_nothing_is_sent_twice_across_two_scheduler_runs(kz, session, prepared, user):
@@ -80,12 +97,16 @@ def test_nothing_is_sent_twice_across_two_scheduler_runs(kz, session, prepared, 
         assert done["reminders"] in (0, 2)
     assert sent(session, prepared) == [("overdue_1", "specialist"), ("escalation", "head")]
     # Only the newest reminder goes out after downtime; the stale ones are skipped, not piled up.
-    assert session.scalar(select(func.count()).select_from(EmailOutbox)
-                          .where(EmailOutbox.key.like(f"{prepared.id}:%"))) == 1
+    assert (
+        session.scalar(
+            select(func.count()).select_from(EmailOutbox).where(EmailOutbox.key.like(f"{prepared.id}:%"))
+        )
+        == 1
+    )
 
 
 def test_a_claimed_step_reminds_only_the_claimant(kz, session, prepared, user):
-    from engine import cases
+    from engine.runtime import cases
 
     cases.claim_task(kz, session, user("specialist"), prepared.id)
     run_at(kz, session, local(23, 10))
@@ -93,12 +114,24 @@ def test_a_claimed_step_reminds_only_the_claimant(kz, session, prepared, user):
 
 
 def test_unclaimed_step_reminds_everyone_with_the_role_in_its_municipality(kz, session, prepared, user):
-    from engine import accounts
+    from engine.accounts import users as accounts
 
-    accounts.create_user(session, username="specialist2", password="x" * 12, full_name="Экинчи адис", now=START,
-                         grants=[("ao_specialist", "sadyrbaev")])
-    accounts.create_user(session, username="specialist3", password="x" * 12, full_name="Башка айыл", now=START,
-                         grants=[("ao_specialist", "kyzyl-adyr")])
+    accounts.create_user(
+        session,
+        username="specialist2",
+        password="x" * 12,
+        full_name="Экинчи адис",
+        now=START,
+        grants=[("ao_specialist", "sadyrbaev")],
+    )
+    accounts.create_user(
+        session,
+        username="specialist3",
+        password="x" * 12,
+        full_name="Башка айыл",
+        now=START,
+        grants=[("ao_specialist", "kyzyl-adyr")],
+    )
     run_at(kz, session, local(23, 10))
     assert sent(session, prepared) == [("due", "specialist"), ("due", "specialist2")]
 
@@ -126,8 +159,13 @@ def test_digest_mode_sends_one_email_a_day(kz, session, prepared, user):
     session.flush()
 
     def mails() -> list[EmailOutbox]:
-        return list(session.scalars(select(EmailOutbox).where(EmailOutbox.to_addr == "specialist@example.kg")
-                                    .order_by(EmailOutbox.id)))
+        return list(
+            session.scalars(
+                select(EmailOutbox)
+                .where(EmailOutbox.to_addr == "specialist@example.kg")
+                .order_by(EmailOutbox.id)
+            )
+        )
 
     run_at(kz, session, local(24, 8))  # Monday's "due" reminder is written, but digests leave at 09:00
     assert sent(session, prepared) == [("due", "specialist")] and mails() == []
@@ -152,11 +190,20 @@ def test_per_step_override_from_the_diagram(kz, session, user):
     bpmn = (REPO_ROOT / "processes" / "citizen_service.bpmn").read_text()
     marker = '<spiffworkflow:property name="name_en" value="Prepare the result (aiyl okmotu)"/>'
     assert bpmn.count(marker) == 1
-    bpmn = bpmn.replace(marker, marker + '<spiffworkflow:property name="reminders" value="-1"/>'
-                        '<spiffworkflow:property name="escalate_after" value="none"/>')
+    bpmn = bpmn.replace(
+        marker,
+        marker + '<spiffworkflow:property name="reminders" value="-1"/>'
+        '<spiffworkflow:property name="escalate_after" value="none"/>',
+    )
     with time_machine.travel(START, tick=False):
-        processes.publish(session, bpmn.encode(), "citizen_service.bpmn", forms_dir=kz.settings.forms_dir,
-                          now=kz.clock.now(), note="reminders one day before, no escalation")
+        processes.publish(
+            session,
+            bpmn.encode(),
+            "citizen_service.bpmn",
+            forms_dir=kz.settings.forms_dir,
+            now=kz.clock.now(),
+            note="reminders one day before, no escalation",
+        )
     with time_machine.travel(START, tick=False):
         walk = registered_case(kz, session, user)  # forwarded: D_11_prepare_municipal is open
     task = walk.open_task("D_11_prepare_municipal")
@@ -168,11 +215,18 @@ def test_per_step_override_from_the_diagram(kz, session, user):
 
 def test_policy_properties_are_checked():
     assert reminders.parse_policy({}) == reminders.Policy((-2, 0, 1), 1, None)
-    assert reminders.parse_policy({"reminders": "+1, -3,0", "escalate_to": "ao_specialist"}) == \
-        reminders.Policy((-3, 0, 1), 1, "ao_specialist")
-    assert reminders.parse_policy({"reminders": "none", "escalate_after": "none"}) == reminders.Policy((), None)
-    for bad in ({"reminders": "two days"}, {"reminders": "-40"}, {"escalate_after": "-1"},
-                {"escalate_to": "mayor"}):
+    assert reminders.parse_policy(
+        {"reminders": "+1, -3,0", "escalate_to": "ao_specialist"}
+    ) == reminders.Policy((-3, 0, 1), 1, "ao_specialist")
+    assert reminders.parse_policy({"reminders": "none", "escalate_after": "none"}) == reminders.Policy(
+        (), None
+    )
+    for bad in (
+        {"reminders": "two days"},
+        {"reminders": "-40"},
+        {"escalate_after": "-1"},
+        {"escalate_to": "mayor"},
+    ):
         with pytest.raises(reminders.PolicyError):
             reminders.parse_policy(bad)
 
@@ -197,6 +251,12 @@ def test_bad_reminder_properties_are_refused_at_publication(kz, session):
     marker = '<spiffworkflow:property name="name_en" value="Prepare the result (aiyl okmotu)"/>'
     bpmn = bpmn.replace(marker, marker + '<spiffworkflow:property name="reminders" value="-2, soon"/>')
     with pytest.raises(DiagramError) as err:
-        processes.publish(session, bpmn.encode(), "citizen_service.bpmn", forms_dir=kz.settings.forms_dir,
-                          now=START, note="a typo")
+        processes.publish(
+            session,
+            bpmn.encode(),
+            "citizen_service.bpmn",
+            forms_dir=kz.settings.forms_dir,
+            now=START,
+            note="a typo",
+        )
     assert "D_11_prepare_municipal" in str(err.value) and "'soon' is not a whole number" in str(err.value)

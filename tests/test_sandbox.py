@@ -66,35 +66,128 @@ class Attempt(NamedTuple):
 
 ESCAPES = [
     # imports
-    Attempt("dunder-import", "eval", "__import__('os').system('id')", ScriptRefused, '"__import__" is an invalid variable name'),
-    Attempt("import", "exec", "import os\nos.system('id')", ScriptRefused, "import statements are not allowed"),
-    Attempt("from-import", "exec", "from os import system", ScriptRefused, "import statements are not allowed"),
-    Attempt("builtins-dict", "eval", "__builtins__['eval']", ScriptRefused, '"__builtins__" is an invalid variable name'),
+    Attempt(
+        "dunder-import",
+        "eval",
+        "__import__('os').system('id')",
+        ScriptRefused,
+        '"__import__" is an invalid variable name',
+    ),
+    Attempt(
+        "import", "exec", "import os\nos.system('id')", ScriptRefused, "import statements are not allowed"
+    ),
+    Attempt(
+        "from-import", "exec", "from os import system", ScriptRefused, "import statements are not allowed"
+    ),
+    Attempt(
+        "builtins-dict",
+        "eval",
+        "__builtins__['eval']",
+        ScriptRefused,
+        '"__builtins__" is an invalid variable name',
+    ),
     Attempt("math-module", "eval", "math.factorial(10**6)", NameError, "'math'"),
-    Attempt("string-module", "eval", "string.Formatter().format('{0.__class__}', 1)", ScriptRefused, '"format" is not allowed'),
+    Attempt(
+        "string-module",
+        "eval",
+        "string.Formatter().format('{0.__class__}', 1)",
+        ScriptRefused,
+        '"format" is not allowed',
+    ),
     # dunder walks
-    Attempt("subclasses", "eval", "().__class__.__base__.__subclasses__()", ScriptRefused, '"__class__" is an invalid attribute name'),
-    Attempt("object-subclasses", "eval", "object.__subclasses__()", ScriptRefused, '"__subclasses__" is an invalid attribute'),
-    Attempt("mro-walk", "eval", "str.mro()[-1].__subclasses__()", ScriptRefused, '"__subclasses__" is an invalid attribute'),
-    Attempt("getattr-concat", "eval", "getattr(x, '__cl' + 'ass__')", ScriptRefused, '"getattr" is not available'),
-    Attempt("getattr-join", "eval", "getattr(x, ''.join(['__cl', 'ass__']))", ScriptRefused, '"getattr" is not available'),
+    Attempt(
+        "subclasses",
+        "eval",
+        "().__class__.__base__.__subclasses__()",
+        ScriptRefused,
+        '"__class__" is an invalid attribute name',
+    ),
+    Attempt(
+        "object-subclasses",
+        "eval",
+        "object.__subclasses__()",
+        ScriptRefused,
+        '"__subclasses__" is an invalid attribute',
+    ),
+    Attempt(
+        "mro-walk",
+        "eval",
+        "str.mro()[-1].__subclasses__()",
+        ScriptRefused,
+        '"__subclasses__" is an invalid attribute',
+    ),
+    Attempt(
+        "getattr-concat", "eval", "getattr(x, '__cl' + 'ass__')", ScriptRefused, '"getattr" is not available'
+    ),
+    Attempt(
+        "getattr-join",
+        "eval",
+        "getattr(x, ''.join(['__cl', 'ass__']))",
+        ScriptRefused,
+        '"getattr" is not available',
+    ),
     Attempt("hasattr-probe", "eval", "hasattr(x, '__class__')", ScriptRefused, '"hasattr" is not available'),
     # str.format reaches attributes through its field names
     Attempt("format-class", "eval", "'{0.__class__}'.format(1)", ScriptRefused, '"format" is not allowed'),
-    Attempt("format-globals", "eval", "'{.__globals__}'.format(next_working_day)", ScriptRefused, '"format" is not allowed'),
+    Attempt(
+        "format-globals",
+        "eval",
+        "'{.__globals__}'.format(next_working_day)",
+        ScriptRefused,
+        '"format" is not allowed',
+    ),
     Attempt("format-plain", "eval", "'{}'.format(1)", ScriptRefused, '"format" is not allowed'),
-    Attempt("format-unbound", "eval", "str.format('{0.__class__}', 1)", ScriptRefused, '"format" is not allowed'),
+    Attempt(
+        "format-unbound", "eval", "str.format('{0.__class__}', 1)", ScriptRefused, '"format" is not allowed'
+    ),
     Attempt("format-map", "eval", "'{a}'.format_map({'a': 1})", ScriptRefused, '"format_map" is not allowed'),
     # frames and code objects
-    Attempt("gi-frame", "eval", "(i for i in items).gi_frame", ScriptRefused, '"gi_frame" is a restricted name'),
+    Attempt(
+        "gi-frame", "eval", "(i for i in items).gi_frame", ScriptRefused, '"gi_frame" is a restricted name'
+    ),
     Attempt("gi-code", "eval", "(i for i in items).gi_code", ScriptRefused, '"gi_code" is a restricted name'),
-    Attempt("frame-walk", "exec", "g = (i for i in items)\nf = g.gi_frame.f_back.f_globals", ScriptRefused, '"f_globals" is a restricted name'),
-    Attempt("traceback-frame", "exec", "try:\n    1 / 0\nexcept Exception as e:\n    f = e.__traceback__.tb_frame.f_back",
-            ScriptRefused, '"__traceback__" is an invalid attribute name'),
-    Attempt("lambda-code", "eval", "(lambda: 0).__code__", ScriptRefused, '"__code__" is an invalid attribute name'),
-    Attempt("helper-globals", "eval", "next_working_day.__globals__['sys'].modules['os']", ScriptRefused, '"__globals__" is an invalid attribute'),
-    Attempt("helper-closure", "eval", "next_working_day.__closure__", ScriptRefused, '"__closure__" is an invalid attribute'),
-    Attempt("helper-wrapped", "eval", "next_working_day.__wrapped__", ScriptRefused, '"__wrapped__" is an invalid attribute'),
+    Attempt(
+        "frame-walk",
+        "exec",
+        "g = (i for i in items)\nf = g.gi_frame.f_back.f_globals",
+        ScriptRefused,
+        '"f_globals" is a restricted name',
+    ),
+    Attempt(
+        "traceback-frame",
+        "exec",
+        "try:\n    1 / 0\nexcept Exception as e:\n    f = e.__traceback__.tb_frame.f_back",
+        ScriptRefused,
+        '"__traceback__" is an invalid attribute name',
+    ),
+    Attempt(
+        "lambda-code",
+        "eval",
+        "(lambda: 0).__code__",
+        ScriptRefused,
+        '"__code__" is an invalid attribute name',
+    ),
+    Attempt(
+        "helper-globals",
+        "eval",
+        "next_working_day.__globals__['sys'].modules['os']",
+        ScriptRefused,
+        '"__globals__" is an invalid attribute',
+    ),
+    Attempt(
+        "helper-closure",
+        "eval",
+        "next_working_day.__closure__",
+        ScriptRefused,
+        '"__closure__" is an invalid attribute',
+    ),
+    Attempt(
+        "helper-wrapped",
+        "eval",
+        "next_working_day.__wrapped__",
+        ScriptRefused,
+        '"__wrapped__" is an invalid attribute',
+    ),
     # introspection and code-running builtins
     Attempt("type", "eval", "type(1)", NameError, "'type'"),
     Attempt("type-new-class", "exec", "C = type('C', (), {})", NameError, "'type'"),
@@ -116,14 +209,43 @@ ESCAPES = [
     Attempt("keyboard-interrupt", "exec", "raise KeyboardInterrupt", NameError, "'KeyboardInterrupt'"),
     # runaways: CPU
     Attempt("while-true", "exec", "while True:\n    pass", ScriptTimeout, "steps"),
-    Attempt("caught-timeout", "exec", "try:\n    while True:\n        pass\nexcept Exception:\n    pass\nescaped = True",
-            ScriptTimeout, "steps"),
-    Attempt("range-10-12", "exec", "for i in range(10**12):\n    pass", ScriptLimitExceeded, "range() of 1,000,000,000,000 items"),
-    Attempt("nested-comprehension", "eval", "[[i * j for i in range(10**5)] for j in range(10**5)]", ScriptTimeout, "steps"),
-    Attempt("generator-runaway", "exec", "def g():\n    while True:\n        yield 1\nx = list(g())", ScriptTimeout, "steps"),
+    Attempt(
+        "caught-timeout",
+        "exec",
+        "try:\n    while True:\n        pass\nexcept Exception:\n    pass\nescaped = True",
+        ScriptTimeout,
+        "steps",
+    ),
+    Attempt(
+        "range-10-12",
+        "exec",
+        "for i in range(10**12):\n    pass",
+        ScriptLimitExceeded,
+        "range() of 1,000,000,000,000 items",
+    ),
+    Attempt(
+        "nested-comprehension",
+        "eval",
+        "[[i * j for i in range(10**5)] for j in range(10**5)]",
+        ScriptTimeout,
+        "steps",
+    ),
+    Attempt(
+        "generator-runaway",
+        "exec",
+        "def g():\n    while True:\n        yield 1\nx = list(g())",
+        ScriptTimeout,
+        "steps",
+    ),
     Attempt("lambda-per-item", "eval", "list(map(lambda i: i, range(10**6)))", ScriptTimeout, "steps"),
     Attempt("recursion", "exec", "def f():\n    return f()\nf()", ScriptTimeout, "recursion"),
-    Attempt("exponential-recursion", "exec", "def f(n):\n    return f(n - 1) + f(n - 1) if n else 1\nx = f(60)", ScriptTimeout, "steps"),
+    Attempt(
+        "exponential-recursion",
+        "exec",
+        "def f(n):\n    return f(n - 1) + f(n - 1) if n else 1\nx = f(60)",
+        ScriptTimeout,
+        "steps",
+    ),
     # runaways: memory
     Attempt("power-tower", "eval", "10**10**8", ScriptLimitExceeded, "bits"),
     Attempt("pow-builtin", "eval", "pow(10, 10**8)", ScriptLimitExceeded, "bits"),
@@ -131,20 +253,56 @@ ESCAPES = [
     Attempt("str-repeat", "eval", "'a' * 10**10", ScriptLimitExceeded, "10,000,000,000 items or characters"),
     Attempt("list-repeat", "eval", "[0] * 10**10", ScriptLimitExceeded, "10,000,000,000 items or characters"),
     Attempt("repeat-reversed", "eval", "10**10 * 'a'", ScriptLimitExceeded, "items or characters"),
-    Attempt("caught-limit", "exec", "try:\n    s = 'a' * 10**10\nexcept Exception:\n    s = 'caught'", ScriptLimitExceeded, "items or characters"),
-    Attempt("doubling-concat", "exec", "s = 'ab'\nfor i in range(40):\n    s = s + s", ScriptLimitExceeded, "items or characters"),
-    Attempt("doubling-inplace", "exec", "s = [1]\nfor i in range(40):\n    s += s", ScriptLimitExceeded, "items or characters"),
-    Attempt("doubling-extend", "exec", "s = [1]\nfor i in range(40):\n    s.extend(s)", ScriptLimitExceeded, "items or characters"),
+    Attempt(
+        "caught-limit",
+        "exec",
+        "try:\n    s = 'a' * 10**10\nexcept Exception:\n    s = 'caught'",
+        ScriptLimitExceeded,
+        "items or characters",
+    ),
+    Attempt(
+        "doubling-concat",
+        "exec",
+        "s = 'ab'\nfor i in range(40):\n    s = s + s",
+        ScriptLimitExceeded,
+        "items or characters",
+    ),
+    Attempt(
+        "doubling-inplace",
+        "exec",
+        "s = [1]\nfor i in range(40):\n    s += s",
+        ScriptLimitExceeded,
+        "items or characters",
+    ),
+    Attempt(
+        "doubling-extend",
+        "exec",
+        "s = [1]\nfor i in range(40):\n    s.extend(s)",
+        ScriptLimitExceeded,
+        "items or characters",
+    ),
     Attempt("ljust", "eval", "'x'.ljust(10**9)", ScriptLimitExceeded, "items or characters"),
     Attempt("unbound-ljust", "eval", "str.ljust('x', 10**9)", ScriptLimitExceeded, "items or characters"),
     Attempt("join-bomb", "eval", "'-'.join(['x' * 10**6] * 100)", ScriptLimitExceeded, "items or characters"),
-    Attempt("replace-bomb", "eval", "('x' * 10**5).replace('x', 'y' * 1000)", ScriptLimitExceeded, "items or characters"),
+    Attempt(
+        "replace-bomb",
+        "eval",
+        "('x' * 10**5).replace('x', 'y' * 1000)",
+        ScriptLimitExceeded,
+        "items or characters",
+    ),
     Attempt("fstring-width", "eval", "f'{1:>1000000000}'", ScriptLimitExceeded, "format width"),
     Attempt("fstring-nested-width", "eval", "f'{1:>{10**9}}'", ScriptLimitExceeded, "format width"),
     Attempt("percent-width", "eval", "'%1000000000d' % 1", ScriptLimitExceeded, "format width"),
     Attempt("percent-star-width", "eval", "'%*d' % (10**9, 1)", ScriptLimitExceeded, "'*' widths"),
     Attempt("int-to-bytes", "eval", "(1).to_bytes(10**9, 'big')", ScriptLimitExceeded, "items or characters"),
-    Attempt("translate-bomb", "eval", "('x' * 10**4).translate({120: 'y' * 10**4})", ScriptLimitExceeded, "items or characters"),
+    Attempt(
+        "translate-bomb",
+        "eval",
+        "('x' * 10**4).translate({120: 'y' * 10**4})",
+        ScriptLimitExceeded,
+        "items or characters",
+    ),
     Attempt("round-digits", "eval", "round(5, -10**8)", ScriptLimitExceeded, "round() to"),
     Attempt("big-power", "eval", "3 ** 10**4", ScriptLimitExceeded, "bits"),
     Attempt("sum-of-lists", "eval", "sum([[0] * 1000] * 1000, [])", TypeError, "adds numbers only"),
@@ -181,7 +339,13 @@ def test_percent_formatting_with_a_dict_reaches_no_attributes(env):
 
 
 def test_task_data_cannot_replace_the_guards(env):
-    data = {"_getattr_": getattr, "__builtins__": __builtins__, "_step_": lambda: True, "_write_": None, "x": 41}
+    data = {
+        "_getattr_": getattr,
+        "__builtins__": __builtins__,
+        "_step_": lambda: True,
+        "_write_": None,
+        "x": 41,
+    }
     assert env.evaluate("x + 1", data) == 42
     with pytest.raises(ScriptTimeout):
         env.execute("while True:\n    pass", data)
@@ -245,7 +409,8 @@ def test_sizes_just_under_the_limits_are_fine(env):
 
 def test_arithmetic(env):
     assert env.evaluate("1 + 2 * 3 ** 2 - 7 // 2 % 3 + abs(-4) + round(2.567, 1) - 10 / 4", {}) == (
-        1 + 2 * 3**2 - 7 // 2 % 3 + abs(-4) + round(2.567, 1) - 10 / 4)
+        1 + 2 * 3**2 - 7 // 2 % 3 + abs(-4) + round(2.567, 1) - 10 / 4
+    )
     assert env.evaluate("divmod(17, 5) == (3, 2) and -x < 0 and not x == 2 and x is not None", {"x": 1})
 
 
@@ -261,14 +426,33 @@ def test_comprehensions_and_builtins(env):
         "[list(reversed([1, 2])), list(zip('ab', [1, 2])), list(enumerate('x')), min(3, 1), max([4, 2]),"
         " any([0, 1]), all([]), list(map(str, [1])), list(filter(None, [0, 2])), len('abc'), int('7'),"
         " float('1.5'), bool(0), tuple([1]), set([1]), frozenset([1]), dict(a=1), isinstance(1, int)]",
-        {}) == [[2, 1], [("a", 1), ("b", 2)], [(0, "x")], 1, 4, True, True, ["1"], [2], 3, 7, 1.5, False,
-                (1,), {1}, frozenset({1}), {"a": 1}, True]
+        {},
+    ) == [
+        [2, 1],
+        [("a", 1), ("b", 2)],
+        [(0, "x")],
+        1,
+        4,
+        True,
+        True,
+        ["1"],
+        [2],
+        3,
+        7,
+        1.5,
+        False,
+        (1,),
+        {1},
+        frozenset({1}),
+        {"a": 1},
+        True,
+    ]
 
 
 def test_statements_build_data(env):
     data: dict[str, Any] = {"counts": {"a": 1}, "n": 1, "items": [1]}
     env.execute(
-        "counts['a'] += 1\n"          # RestrictedPython refuses this; the sandbox rewrites it
+        "counts['a'] += 1\n"  # RestrictedPython refuses this; the sandbox rewrites it
         "counts['b'] = 10\n"
         "key = 'b'\n"
         "counts[key] -= 3\n"
@@ -283,7 +467,8 @@ def test_statements_build_data(env):
         "fees = [fee(d) for d in range(5)]\n"
         "label = f'{n} items, {b!r:>4}'\n"
         "ref = '%s-%05d' % ('DS', 7)\n",
-        data)
+        data,
+    )
     assert data["counts"] == {"a": 2, "b": 7}
     assert data["n"] == 8
     assert data["items"] == [1, 2, 3]
@@ -294,11 +479,16 @@ def test_statements_build_data(env):
 
 
 def test_helpers_are_callable(env):
-    assert env.evaluate("next_working_day(registered_at)", {"registered_at": "2026-05-08T10:00:00+06:00"}) == (
-        "2026-05-08T23:59:59+06:00")
+    assert env.evaluate(
+        "next_working_day(registered_at)", {"registered_at": "2026-05-08T10:00:00+06:00"}
+    ) == ("2026-05-08T23:59:59+06:00")
     data = {"registered_at": "2026-05-08"}
     env.execute("due = add_days(registered_at, 3)\nasked_on = today()", data)
-    assert data == {"registered_at": "2026-05-08", "due": "2026-05-11T23:59:59+06:00", "asked_on": "2026-05-11"}
+    assert data == {
+        "registered_at": "2026-05-08",
+        "due": "2026-05-11T23:59:59+06:00",
+        "asked_on": "2026-05-11",
+    }
 
 
 def test_copy_back_keeps_only_plain_data(env):
@@ -315,7 +505,8 @@ def test_copy_back_keeps_only_plain_data(env):
         "for _ in range(2):\n"
         "    pass\n"
         "del tmp\n",
-        data)
+        data,
+    )
     assert data == {"keep": 1, "_internal": "x", "new": [1, {"a": (1, 2)}], "changed": 2}
 
 
@@ -366,7 +557,8 @@ def test_source_whitespace_from_xml_is_tolerated(env):
 
 def test_check_source_reports_syntax_errors_with_line_numbers():
     assert check_source("approved ==== True", "eval") == [
-        "Line 1: SyntaxError: invalid syntax at statement: 'approved ==== True'"]
+        "Line 1: SyntaxError: invalid syntax at statement: 'approved ==== True'"
+    ]
     assert check_source("x = 1\nreturn x", "exec") == ["Line 2: SyntaxError: 'return' outside function"]
     assert check_source("  ", "eval") == ["Line 1: the expression is empty"]
     assert check_source("", "exec") == []
@@ -384,8 +576,10 @@ def test_script_refused_names_its_lines(env):
         env.execute("x = 1\nimport os\ny = x.__dict__", {})
     refused = caught.value
     assert refused.lineno == 2
-    assert refused.errors == ["Line 2: import statements are not allowed; use the helper functions",
-                              'Line 3: "__dict__" is an invalid attribute name because it starts with "_".']
+    assert refused.errors == [
+        "Line 2: import statements are not allowed; use the helper functions",
+        'Line 3: "__dict__" is an invalid attribute name because it starts with "_".',
+    ]
     assert str(refused) == "; ".join(refused.errors)
     assert not isinstance(refused, SyntaxError)  # SpiffWorkflow's error reporting needs a lineno on those
     copy = pickle.loads(pickle.dumps(refused))
@@ -449,8 +643,11 @@ def workflow(script: str, condition: str, engine: PythonScriptEngine | None = No
 
 def finished_at(wf: BpmnWorkflow) -> str:
     """Return the id of the end event the workflow completed."""
-    ends = [t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED)
-            if t.task_spec.bpmn_id in ("end_yes", "end_no")]
+    ends = [
+        t.task_spec.bpmn_id
+        for t in wf.get_tasks(state=TaskState.COMPLETED)
+        if t.task_spec.bpmn_id in ("end_yes", "end_no")
+    ]
     assert len(ends) == 1, ends
     return ends[0]
 
@@ -459,7 +656,8 @@ def finished_at(wf: BpmnWorkflow) -> str:
 def test_script_and_gateway_condition_in_a_workflow(threshold, end):
     wf = workflow(
         "fees = [i * 2 for i in range(10)]\ntotal = sum(fees)\ndue = add_days('2026-05-08', 3)",
-        f"total > {threshold} and due.startswith('2026-05-11')")
+        f"total > {threshold} and due.startswith('2026-05-11')",
+    )
     wf.do_engine_steps()
     assert wf.is_completed()
     assert finished_at(wf) == end

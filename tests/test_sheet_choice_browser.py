@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import evaluation
-from engine.models import Municipality
+from engine.citizens import evaluation
+from engine.platform.models import Municipality
 from tests.browser import LiveServer, accessibility_problems, login, screenshot
 
 pytestmark = pytest.mark.browser
@@ -19,12 +19,16 @@ def _sheet(server: LiveServer, code: str) -> str:
         return evaluation.sheet_variant(row)
 
 
-@pytest.mark.parametrize(("lang", "label", "saved"), [
-    ("ky", "Толук баалоо баракчасы (2-вариант)", "full"),
-    ("ru", "Краткий лист оценки (1-й вариант)", "short"),  # back to the demo's choice
-])
-def test_the_admin_chooses_the_sheet(page: object, live_server: LiveServer, lang: str, label: str,
-                                     saved: str) -> None:
+@pytest.mark.parametrize(
+    ("lang", "label", "saved"),
+    [
+        ("ky", "Толук баалоо баракчасы (2-вариант)", "full"),
+        ("ru", "Краткий лист оценки (1-й вариант)", "short"),  # back to the demo's choice
+    ],
+)
+def test_the_admin_chooses_the_sheet(
+    page: object, live_server: LiveServer, lang: str, label: str, saved: str
+) -> None:
     login(page, "admin", lang)
     page.goto("/admin/municipalities")
     page.click("tr:has-text('kyzyl-adyr') a")  # the row shows the code under the name

@@ -33,9 +33,21 @@ from tests.test_process_d_scenarios import (  # noqa: F401  (the fixture and the
     walk,
 )
 
-STATES = [TaskState.MAYBE, TaskState.LIKELY, TaskState.FUTURE, TaskState.WAITING, TaskState.READY,
-          TaskState.STARTED, TaskState.COMPLETED, TaskState.ERROR, TaskState.CANCELLED,
-          TaskState.FINISHED_MASK, TaskState.NOT_FINISHED_MASK, TaskState.DEFINITE_MASK, TaskState.ANY_MASK]
+STATES = [
+    TaskState.MAYBE,
+    TaskState.LIKELY,
+    TaskState.FUTURE,
+    TaskState.WAITING,
+    TaskState.READY,
+    TaskState.STARTED,
+    TaskState.COMPLETED,
+    TaskState.ERROR,
+    TaskState.CANCELLED,
+    TaskState.FINISHED_MASK,
+    TaskState.NOT_FINISHED_MASK,
+    TaskState.DEFINITE_MASK,
+    TaskState.ANY_MASK,
+]
 
 
 def _uncached(serialize: Any, wf: Any) -> str:
@@ -70,8 +82,12 @@ def checked(kz: Any, real: Any, seen: dict[str, int], *, same_key_order: bool = 
             assert list(wfapi._tasks(wf, state)) == wf.get_tasks(state=state), TaskState.get_name(state)
         completed = wfapi.is_completed(wf)
         assert wfapi.snapshot(wf) == wfapi.Snapshot(
-            ready=wfapi.ready_user_tasks(wf), waiting=wfapi.waiting_timers(wf), data=wfapi.case_data(wf),
-            completed=completed, end_event=wfapi.reached_end_event(wf) if completed else None)
+            ready=wfapi.ready_user_tasks(wf),
+            waiting=wfapi.waiting_timers(wf),
+            data=wfapi.case_data(wf),
+            completed=completed,
+            end_event=wfapi.reached_end_event(wf) if completed else None,
+        )
         seen["saves"] += 1
         seen["reused"] += reused > 0
         return text
@@ -101,7 +117,9 @@ def test_a_reset_workflow_is_written_as_spiffworkflow_writes_it(walk: Walk) -> N
     assert wf is not None
     before = wfapi.serialize(wf)
     assert wfapi.converted_tasks_cached(wf) > 0
-    reception = next(t for t in wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id == "D_02_reception")
+    reception = next(
+        t for t in wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id == "D_02_reception"
+    )
     wf.reset_from_task_id(reception.id)
     after = wfapi.serialize(wf)  # the fixture compares it with the uncached text
     assert after != before

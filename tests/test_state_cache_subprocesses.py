@@ -29,7 +29,9 @@ def checked_saves(monkeypatch: pytest.MonkeyPatch, kz: Any) -> Any:
     check = checked(kz, wfapi.serialize, seen, same_key_order=False)
 
     def serialize(wf: Any) -> str:
-        seen["subworkflow_tasks_reused"] += sum(wfapi.converted_tasks_cached(sub) for sub in wf.subprocesses.values())
+        seen["subworkflow_tasks_reused"] += sum(
+            wfapi.converted_tasks_cached(sub) for sub in wf.subprocesses.values()
+        )
         return check(wf)
 
     monkeypatch.setattr(wfapi, "serialize", serialize)

@@ -18,9 +18,10 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 import webapp
-from engine import cases, submissions
-from engine.context import Kyzmat
-from engine.models import Attachment, HumanTask, Municipality, ProcessInstance, User
+from engine.citizens import submissions
+from engine.platform.models import Attachment, HumanTask, Municipality, ProcessInstance, User
+from engine.runtime import cases
+from engine.runtime.context import Kyzmat
 from tests.test_citizens import app, client, frozen  # noqa: F401 - the same frozen clock and app
 from tests.test_web import body_text
 
@@ -30,7 +31,10 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 
 def complaint_form(**over: object) -> dict[str, object]:
     form: dict[str, object] = {
-        "municipality": "sadyrbaev", "kind": "citizen", "name": "Асель Бекова", "contact": "+996 555 123 456",
+        "municipality": "sadyrbaev",
+        "kind": "citizen",
+        "name": "Асель Бекова",
+        "contact": "+996 555 123 456",
         "service_name": "Окуучуларды мектепке ташуу",
         "text": "Айыл өкмөтү кызматты себебин көрсөтпөстөн тизмеге киргизген жок.",
         "files": [(io.BytesIO(PDF), "арыз.pdf")],
@@ -41,7 +45,10 @@ def complaint_form(**over: object) -> dict[str, object]:
 
 def initiative_form(**over: object) -> dict[str, object]:
     form: dict[str, object] = {
-        "municipality": "kyzyl-adyr", "kind": "deputy", "name": "Депутат Т. Осмонов", "contact": "Кызыл-Адыр",
+        "municipality": "kyzyl-adyr",
+        "kind": "deputy",
+        "name": "Депутат Т. Осмонов",
+        "contact": "Кызыл-Адыр",
         "text": "Жалгыз бой карыларды кышында көмүр менен камсыз кылуу.",
         "files": [(io.BytesIO(PDF), "sunush.pdf"), (io.BytesIO(PNG), "photo.png")],
     }
@@ -59,8 +66,12 @@ def post(client: FlaskClient, path: str, form: dict[str, object], ip: str = "10.
         else:
             values.add(key, value)
     boundary, body = encode_multipart(values)
-    return client.post(path, data=body, content_type=f"multipart/form-data; boundary={boundary}",
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        path,
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        environ_base={"REMOTE_ADDR": ip},
+    )
 
 
 def token_of(resp) -> str:
@@ -77,15 +88,19 @@ def case_of(session: Session, token: str) -> ProcessInstance:
 
 
 def open_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
-    return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                        HumanTask.status == "open")))
+    return list(
+        session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
+        )
+    )
 
 
 # --------------------------------------------------------------------------- complaints: Process B
 
 
 def test_a_complaint_starts_process_b_in_the_council_secretarys_inbox(
-        client: FlaskClient, session: Session, kz: Kyzmat, user: Callable[[str], User]) -> None:
+    client: FlaskClient, session: Session, kz: Kyzmat, user: Callable[[str], User]
+) -> None:
     token = token_of(post(client, "/complaint", complaint_form()))
     instance = case_of(session, token)
     assert instance.process_id == "list_dispute"
@@ -93,7 +108,11 @@ def test_a_complaint_starts_process_b_in_the_council_secretarys_inbox(
     assert instance.municipality.code == "sadyrbaev"
     [task] = open_tasks(session, instance)
     assert (task.step_id, task.role, task.municipality_id, task.claimed_by_id) == (
-        "B_02_register_complaint", "council_secretary", instance.municipality_id, None)
+        "B_02_register_complaint",
+        "council_secretary",
+        instance.municipality_id,
+        None,
+    )
     # The council's secretary of that municipality finds it in the inbox; the secretary's form is filled in.
     inbox = cases.list_tasks(kz, session, user("council"), cases.InboxFilter())
     assert task.id in {t.id for t in inbox.items}
@@ -106,18 +125,42 @@ def test_a_complaint_starts_process_b_in_the_council_secretarys_inbox(
     # The attachment is stored by content and is the application file of the first step.
     [row] = session.scalars(select(Attachment).where(Attachment.instance_id == instance.id)).all()
     assert (row.filename, row.content_type, row.task_id, row.uploaded_by_id, row.field) == (
-        "арыз.pdf", "application/pdf", task.id, None, "application_file")
+        "арыз.pdf",
+        "application/pdf",
+        task.id,
+        None,
+        "application_file",
+    )
     assert view.data["application_file"] == row.token
     # The secretary completes the registration with what the citizen sent.
-    cases.complete_task(kz, session, user("council"), task.id, {
-        **{k: view.data[k] for k in ("claimant_kind", "claimant_name", "application_received_on",
-                                     "complaint_summary", "application_file", "service_name")},
-        "complaint_about": "decision", "respondent": "aiyl_okmotu", "ground": "not_included_without_reasons"})
+    cases.complete_task(
+        kz,
+        session,
+        user("council"),
+        task.id,
+        {
+            **{
+                k: view.data[k]
+                for k in (
+                    "claimant_kind",
+                    "claimant_name",
+                    "application_received_on",
+                    "complaint_summary",
+                    "application_file",
+                    "service_name",
+                )
+            },
+            "complaint_about": "decision",
+            "respondent": "aiyl_okmotu",
+            "ground": "not_included_without_reasons",
+        },
+    )
     assert [t.step_id for t in open_tasks(session, instance)] == ["B_03_seek_agreement"]
 
 
 def test_a_complaint_is_not_in_another_municipalitys_inbox(
-        client: FlaskClient, session: Session, kz: Kyzmat, user: Callable[[str], User]) -> None:
+    client: FlaskClient, session: Session, kz: Kyzmat, user: Callable[[str], User]
+) -> None:
     token = token_of(post(client, "/complaint", complaint_form(municipality="kyzyl-adyr")))
     [task] = open_tasks(session, case_of(session, token))
     inbox = cases.list_tasks(kz, session, user("council"), cases.InboxFilter())  # council of D. Sadyrbaev
@@ -147,26 +190,42 @@ def test_receipt_and_status_pages_show_nothing_personal(client: FlaskClient, ses
 
 @pytest.mark.parametrize("kind", sorted(submissions.INITIATIVE_SOURCES))
 def test_an_initiative_starts_process_a_at_its_source_in_the_aiyl_okmotu(
-        client: FlaskClient, session: Session, kz: Kyzmat, kind: str) -> None:
+    client: FlaskClient, session: Session, kz: Kyzmat, kind: str
+) -> None:
     token = token_of(post(client, "/initiative", initiative_form(kind=kind)))
     instance = case_of(session, token)
     assert instance.process_id == "additional_list" and instance.municipality.code == "kyzyl-adyr"
     data = cases.case_data(kz, session, instance)
     assert data["start_event"] == submissions.INITIATIVE_SOURCES[kind]
-    assert data["initiative_source"] == {"citizen": "I-1", "consumers_association": "I-2",
-                                         "vulnerable_groups_organisation": "I-3", "deputy": "I-4"}[kind]
+    assert (
+        data["initiative_source"]
+        == {
+            "citizen": "I-1",
+            "consumers_association": "I-2",
+            "vulnerable_groups_organisation": "I-3",
+            "deputy": "I-4",
+        }[kind]
+    )
     [task] = open_tasks(session, instance)
-    assert (task.step_id, task.role, task.municipality_id) == ("A_01_receive", "ao_specialist",
-                                                               instance.municipality_id)
-    files = session.scalars(select(Attachment).where(Attachment.instance_id == instance.id)
-                            .order_by(Attachment.id)).all()
-    assert [(f.filename, f.content_type) for f in files] == [("sunush.pdf", "application/pdf"),
-                                                             ("photo.png", "image/png")]
+    assert (task.step_id, task.role, task.municipality_id) == (
+        "A_01_receive",
+        "ao_specialist",
+        instance.municipality_id,
+    )
+    files = session.scalars(
+        select(Attachment).where(Attachment.instance_id == instance.id).order_by(Attachment.id)
+    ).all()
+    assert [(f.filename, f.content_type) for f in files] == [
+        ("sunush.pdf", "application/pdf"),
+        ("photo.png", "image/png"),
+    ]
     assert data["documents"] == [f.token for f in files]
     assert data["initiator"] == "Депутат Т. Осмонов" and data["proposed_services"].startswith("Жалгыз бой")
 
 
-def test_the_aiyl_okmotus_own_initiative_cannot_be_submitted_publicly(client: FlaskClient, session: Session) -> None:
+def test_the_aiyl_okmotus_own_initiative_cannot_be_submitted_publicly(
+    client: FlaskClient, session: Session
+) -> None:
     before = session.scalar(select(func.count()).select_from(ProcessInstance))
     resp = post(client, "/initiative", initiative_form(kind="own"))
     assert resp.status_code == 422
@@ -174,7 +233,8 @@ def test_the_aiyl_okmotus_own_initiative_cannot_be_submitted_publicly(client: Fl
 
 
 def test_the_specialist_completes_the_first_step_with_what_was_submitted(
-        client: FlaskClient, session: Session, kz: Kyzmat, user: Callable[[str], User]) -> None:
+    client: FlaskClient, session: Session, kz: Kyzmat, user: Callable[[str], User]
+) -> None:
     token = token_of(post(client, "/initiative", initiative_form(municipality="sadyrbaev", kind="citizen")))
     instance = case_of(session, token)
     [task] = open_tasks(session, instance)
@@ -187,7 +247,9 @@ def test_the_specialist_completes_the_first_step_with_what_was_submitted(
 # --------------------------------------------------------------------------- bad input and attacks
 
 
-def test_bad_input_is_refused_with_messages_and_keeps_what_was_typed(client: FlaskClient, session: Session) -> None:
+def test_bad_input_is_refused_with_messages_and_keeps_what_was_typed(
+    client: FlaskClient, session: Session
+) -> None:
     before = session.scalar(select(func.count()).select_from(ProcessInstance))
     resp = post(client, "/complaint", complaint_form(municipality="nowhere", name="", kind="alien"))
     assert resp.status_code == 422
@@ -214,8 +276,14 @@ def test_too_many_or_too_large_files_are_refused(client: FlaskClient, session: S
     resp = post(client, "/complaint", complaint_form(files=[(io.BytesIO(big), "big.pdf")]))
     assert resp.status_code == 422
     assert "big.pdf" in body_text(resp.get_data(as_text=True))
-    assert session.scalar(select(func.count()).select_from(ProcessInstance).where(
-        ProcessInstance.process_id == "list_dispute")) == 0
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(ProcessInstance)
+            .where(ProcessInstance.process_id == "list_dispute")
+        )
+        == 0
+    )
 
 
 def test_an_oversized_request_is_refused_before_it_is_read(app: Flask, client: FlaskClient) -> None:
@@ -242,14 +310,16 @@ def test_the_form_refuses_a_post_without_the_csrf_token(kz: Kyzmat, session: Ses
     token_of(post(client, "/complaint", complaint_form(csrf_token=csrf.group(1))))
 
 
-def test_submissions_per_address_are_limited(client: FlaskClient, session: Session,
-                                             frozen: time_machine.Coordinates) -> None:
+def test_submissions_per_address_are_limited(
+    client: FlaskClient, session: Session, frozen: time_machine.Coordinates
+) -> None:
     for _ in range(submissions.SUBMISSIONS_PER_WINDOW):
         token_of(post(client, "/complaint", complaint_form(), ip="10.9.9.9"))
     refused = post(client, "/complaint", complaint_form(), ip="10.9.9.9")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
-    count = session.scalar(select(func.count()).select_from(ProcessInstance).where(
-        ProcessInstance.process_id == "list_dispute"))
+    count = session.scalar(
+        select(func.count()).select_from(ProcessInstance).where(ProcessInstance.process_id == "list_dispute")
+    )
     assert count == submissions.SUBMISSIONS_PER_WINDOW
     token_of(post(client, "/complaint", complaint_form(), ip="10.9.9.10"))  # another address is not slowed
     frozen.shift(submissions.SUBMISSION_WINDOW + timedelta(seconds=1))
@@ -258,12 +328,15 @@ def test_submissions_per_address_are_limited(client: FlaskClient, session: Sessi
 
 def test_guessed_receipt_links_are_404_and_slowed(client: FlaskClient) -> None:
     for _ in range(10):
-        assert client.get(f"/s/{'ab' * 32}/receipt", environ_base={"REMOTE_ADDR": "10.7.7.7"}).status_code == 404
+        assert (
+            client.get(f"/s/{'ab' * 32}/receipt", environ_base={"REMOTE_ADDR": "10.7.7.7"}).status_code == 404
+        )
     assert client.get(f"/s/{'cd' * 32}/receipt", environ_base={"REMOTE_ADDR": "10.7.7.7"}).status_code == 429
 
 
-def test_a_csc_case_has_no_appeal_receipt(client: FlaskClient, session: Session, kz: Kyzmat,
-                                          user: Callable[[str], User]) -> None:
+def test_a_csc_case_has_no_appeal_receipt(
+    client: FlaskClient, session: Session, kz: Kyzmat, user: Callable[[str], User]
+) -> None:
     instance = cases.start_case(kz, session, user("operator"), "citizen_service")
     session.commit()
     assert client.get(f"/s/{instance.public_token}/receipt").status_code == 404
@@ -280,20 +353,29 @@ def test_the_form_pages_are_in_kyrgyz_and_russian(client: FlaskClient, session: 
 
 def test_extra_posted_fields_do_not_reach_the_case(client: FlaskClient, session: Session, kz: Kyzmat) -> None:
     """Only the form's own fields go into the case: no rerouting the step, no choosing the start event."""
-    form = complaint_form(task_municipality="kyzyl-adyr", start_event="A_01_I5_own", initiative_source="I-5",
-                          started_by="council", priority="high")
+    form = complaint_form(
+        task_municipality="kyzyl-adyr",
+        start_event="A_01_I5_own",
+        initiative_source="I-5",
+        started_by="council",
+        priority="high",
+    )
     instance = case_of(session, token_of(post(client, "/complaint", form)))
     [task] = open_tasks(session, instance)
-    assert task.municipality_id == instance.municipality_id == session.scalar(
-        select(Municipality.id).where(Municipality.code == "sadyrbaev"))
+    assert (
+        task.municipality_id
+        == instance.municipality_id
+        == session.scalar(select(Municipality.id).where(Municipality.code == "sadyrbaev"))
+    )
     assert task.priority == "normal"
     data = cases.case_data(kz, session, instance)
     assert data["started_by"] == "system"
     assert not {"task_municipality", "start_event", "initiative_source", "priority"} & set(data)
 
 
-def test_the_initiatives_status_follows_its_steps(client: FlaskClient, session: Session, kz: Kyzmat,
-                                                  user: Callable[[str], User]) -> None:
+def test_the_initiatives_status_follows_its_steps(
+    client: FlaskClient, session: Session, kz: Kyzmat, user: Callable[[str], User]
+) -> None:
     token = token_of(post(client, "/initiative", initiative_form(municipality="sadyrbaev", kind="citizen")))
     html = client.get(f"/s/{token}").get_data(as_text=True)
     assert "Демилгеңиз айыл өкмөтүнө келип түштү жана катталууда." in body_text(html)
@@ -301,9 +383,16 @@ def test_the_initiatives_status_follows_its_steps(client: FlaskClient, session: 
     instance = case_of(session, token)
     [task] = open_tasks(session, instance)
     view = cases.get_task(kz, session, user("specialist"), task.id)
-    cases.complete_task(kz, session, user("specialist"), task.id, {
-        **{k: view.data[k] for k in ("initiator", "document_kind", "documents", "proposed_services")},
-        "type": "formation"})
+    cases.complete_task(
+        kz,
+        session,
+        user("specialist"),
+        task.id,
+        {
+            **{k: view.data[k] for k in ("initiator", "document_kind", "documents", "proposed_services")},
+            "type": "formation",
+        },
+    )
     session.commit()
     page = body_text(client.get(f"/s/{token}?lang=ru").get_data(as_text=True))
     assert "Ваша инициатива рассматривается" in page

@@ -12,8 +12,8 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
-from engine import attachments
-from engine.models import ProcessInstance, User
+from engine.platform.models import ProcessInstance, User
+from engine.runtime import attachments
 from tests.browser import LiveServer, screenshot
 from tests.test_board_draft import decide_and_refuse, to_notification
 from tests.test_process_a_scenarios import BUS, Walk
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_citizen_complains_with_an_attachment_in_kyrgyz_and_follows_the_status_link(
-        page, live_server: LiveServer, tmp_path: Path) -> None:
+    page, live_server: LiveServer, tmp_path: Path
+) -> None:
     scan = tmp_path / "арыз.pdf"
     scan.write_bytes(PDF)
     page.goto("/complaint?lang=ky")
@@ -72,14 +73,19 @@ def test_citizen_complains_with_an_attachment_in_kyrgyz_and_follows_the_status_l
         assert (row.filename, row.content_type) == ("арыз.pdf", "application/pdf")
 
 
-def test_initiative_form_and_the_draft_list_on_the_board_in_both_languages(page, live_server: LiveServer) -> None:
+def test_initiative_form_and_the_draft_list_on_the_board_in_both_languages(
+    page, live_server: LiveServer
+) -> None:
     kz = live_server.kz
     with kz.sessions() as session:
         walk = Walk(kz, session, lambda name: session.scalar(select(User).where(User.username == name)))
         to_notification(walk)
         decide_and_refuse(walk)
         session.commit()
-    for lang, heading in (("ky", "Кошумча тизмеге кызмат сунуштоо"), ("ru", "Предложить услугу для Дополнительного перечня")):
+    for lang, heading in (
+        ("ky", "Кошумча тизмеге кызмат сунуштоо"),
+        ("ru", "Предложить услугу для Дополнительного перечня"),
+    ):
         page.goto(f"/initiative?lang={lang}&m=kyzyl-adyr")
         page.get_by_role("heading", name=heading).wait_for()
         assert page.locator("#municipality").input_value() == "kyzyl-adyr"

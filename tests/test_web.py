@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import webapp
-from engine.context import Kyzmat
-from engine.demo import DEMO_PASSWORD
-from engine.models import HumanTask, ProcessInstance
+from engine.demo.data import DEMO_PASSWORD
+from engine.platform.models import HumanTask, ProcessInstance
+from engine.runtime.context import Kyzmat
 
 REQUIRED_KY = "Бул талааны толтуруу милдеттүү."
 WRONG_LOGIN_KY = "Колдонуучунун аты же сырсөз туура эмес."
@@ -107,7 +107,9 @@ def complete(client: FlaskClient, task_id: int, form: dict[str, Any]) -> Any:
     assert page.status_code == 200
     lock = re.search(r'name="lock_version" value="(\d+)"', html(page))
     assert lock
-    return client.post(f"/tasks/{task_id}", data={**form, "lock_version": lock.group(1), "action": "complete"})
+    return client.post(
+        f"/tasks/{task_id}", data={**form, "lock_version": lock.group(1), "action": "complete"}
+    )
 
 
 def case_of(session: Session, task_id: int) -> int:
@@ -165,7 +167,9 @@ def test_login_and_logout(app: Flask) -> None:
 
 def test_login_does_not_redirect_off_site(app: Flask) -> None:
     client = app.test_client()
-    resp = client.post("/login?next=//evil.example/", data={"username": "operator", "password": DEMO_PASSWORD})
+    resp = client.post(
+        "/login?next=//evil.example/", data={"username": "operator", "password": DEMO_PASSWORD}
+    )
     assert resp.status_code == 302
     assert resp.headers["Location"] == "/"
 
@@ -173,7 +177,9 @@ def test_login_does_not_redirect_off_site(app: Flask) -> None:
 # --- a case through the pages ------------------------------------------------------------------------
 
 
-def test_start_redirects_to_the_first_step_with_kyrgyz_labels(operator: FlaskClient, session: Session) -> None:
+def test_start_redirects_to_the_first_step_with_kyrgyz_labels(
+    operator: FlaskClient, session: Session
+) -> None:
     task_id = start_case(operator)
     assert session.scalar(select(HumanTask.step_id).where(HumanTask.id == task_id)) == "D_02_reception"
     resp = operator.get(f"/tasks/{task_id}")
@@ -188,8 +194,9 @@ def test_start_redirects_to_the_first_step_with_kyrgyz_labels(operator: FlaskCli
     assert "ФИО заявителя" not in text
 
 
-def test_empty_required_fields_get_kyrgyz_errors_and_keep_typed_values(operator: FlaskClient,
-                                                                          session: Session) -> None:
+def test_empty_required_fields_get_kyrgyz_errors_and_keep_typed_values(
+    operator: FlaskClient, session: Session
+) -> None:
     task_id = start_case(operator)
     resp = complete(operator, task_id, {"applicant_name": "Асель Бекова", "applicant_phone": "0555 123 456"})
     assert resp.status_code == 422
@@ -229,8 +236,11 @@ def test_a_valid_submit_moves_on(operator: FlaskClient, session: Session) -> Non
     finished = body_text(html(operator.get(f"/tasks/{task_id}")))
     assert "Бул кадам аткарылып бүткөн." in finished
     assert "Бул кадам сизге таандык эмес." not in finished
-    completed = session.scalars(select(HumanTask.step_id).where(
-        HumanTask.instance_id == case_of(session, task_id), HumanTask.status == "completed")).all()
+    completed = session.scalars(
+        select(HumanTask.step_id).where(
+            HumanTask.instance_id == case_of(session, task_id), HumanTask.status == "completed"
+        )
+    ).all()
     assert sorted(completed) == ["D_02_reception", "D_03_advise"]
 
 
@@ -280,9 +290,14 @@ def test_receipt_after_checking_the_documents(operator: FlaskClient, session: Se
     nxt = task_id_of(complete(operator, nxt, {"documents_help_given": "yes"}).headers["Location"])
     check = operator.get(f"/tasks/{nxt}")
     assert "Тапшырылган документтер" in body_text(html(check))
-    resp = operator.post(f"/tasks/{nxt}", data={
-        "documents_received": ["application", "id_document", "house_book"], "documents_complete": "yes",
-        "action": "complete"})
+    resp = operator.post(
+        f"/tasks/{nxt}",
+        data={
+            "documents_received": ["application", "id_document", "house_book"],
+            "documents_complete": "yes",
+            "action": "complete",
+        },
+    )
     assert resp.status_code == 302
     nxt = task_id_of(resp.headers["Location"])
     assert session.scalar(select(HumanTask.step_id).where(HumanTask.id == nxt)) == "D_09_issue_receipt"
@@ -315,8 +330,23 @@ def test_case_page_of_my_municipality(operator: FlaskClient, session: Session) -
 # --- no English on Kyrgyz pages -------------------------------------------------------------------
 
 
-ENGLISH_WORDS = ["Inbox", "Log out", "Due", "Cases", "Start a case", "Step", "Case", "Municipality",
-                 "Priority", "Filter", "All", "Nothing here", "Available", "Overdue", "working day"]
+ENGLISH_WORDS = [
+    "Inbox",
+    "Log out",
+    "Due",
+    "Cases",
+    "Start a case",
+    "Step",
+    "Case",
+    "Municipality",
+    "Priority",
+    "Filter",
+    "All",
+    "Nothing here",
+    "Available",
+    "Overdue",
+    "working day",
+]
 
 
 @pytest.mark.parametrize("view", ["mine", "available", "overdue", "due_soon", "done"])
@@ -357,8 +387,9 @@ def test_csrf_token_is_required(kz: Kyzmat, session: Session) -> None:
     page = html(client.get("/login"))
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token
-    resp = client.post("/login", data={"username": "operator", "password": DEMO_PASSWORD,
-                                       "csrf_token": token.group(1)})
+    resp = client.post(
+        "/login", data={"username": "operator", "password": DEMO_PASSWORD, "csrf_token": token.group(1)}
+    )
     assert resp.status_code == 302
     assert client.get("/").status_code == 200
     # ...but a state-changing POST without it is still refused, and nothing starts.

@@ -12,15 +12,30 @@ from tests.test_api import basic
 from tests.test_web import app, body_text, frozen, html, login  # noqa: F401  (fixtures)
 
 TEXTS = {
-    "ky": {404: "Мындай барак жок.", 405: "Бул баракты мындай колдонууга болбойт.",
-           413: "Бирге жөнөтүлгөн файлдар өтө чоң.", 500: "Серверде ката кетти.", "inbox": "Тапшырмаларга кайтуу"},
-    "ru": {404: "Такой страницы нет.", 405: "Эту страницу нельзя использовать так.",
-           413: "Отправленные вместе файлы слишком велики.", 500: "На сервере произошла ошибка.",
-           "inbox": "Вернуться к задачам"},
+    "ky": {
+        404: "Мындай барак жок.",
+        405: "Бул баракты мындай колдонууга болбойт.",
+        413: "Бирге жөнөтүлгөн файлдар өтө чоң.",
+        500: "Серверде ката кетти.",
+        "inbox": "Тапшырмаларга кайтуу",
+    },
+    "ru": {
+        404: "Такой страницы нет.",
+        405: "Эту страницу нельзя использовать так.",
+        413: "Отправленные вместе файлы слишком велики.",
+        500: "На сервере произошла ошибка.",
+        "inbox": "Вернуться к задачам",
+    },
 }
 # What Flask/Werkzeug's own pages say, which must not reach a Kyrgyz or Russian reader.
-WERKZEUG_WORDS = ("Not Found", "Method Not Allowed", "Request Entity Too Large", "Internal Server Error",
-                  "The requested URL", "The method is not allowed")
+WERKZEUG_WORDS = (
+    "Not Found",
+    "Method Not Allowed",
+    "Request Entity Too Large",
+    "Internal Server Error",
+    "The requested URL",
+    "The method is not allowed",
+)
 
 
 def _boom() -> Any:
@@ -81,10 +96,17 @@ def test_anonymous_visitors_get_the_kyrgyz_page(error_app: Flask) -> None:
 
 def test_the_api_keeps_json(error_app: Flask) -> None:
     client = error_app.test_client()
-    for resp, code in ((client.get("/api/v1/no-such-thing"), 404), (client.delete("/api/v1/openapi.json"), 405),
-                       (client.get("/api/v1/test-boom"), 500),
-                       (client.post("/api/v1/cases", data="x" * 10_000, content_type="application/json",
-                                    headers=basic("operator")), 413)):
+    for resp, code in (
+        (client.get("/api/v1/no-such-thing"), 404),
+        (client.delete("/api/v1/openapi.json"), 405),
+        (client.get("/api/v1/test-boom"), 500),
+        (
+            client.post(
+                "/api/v1/cases", data="x" * 10_000, content_type="application/json", headers=basic("operator")
+            ),
+            413,
+        ),
+    ):
         assert resp.status_code == code, resp.get_data(as_text=True)[:200]
         assert resp.mimetype == "application/json"
         assert resp.get_json()["error"]

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.context import Kyzmat
-from engine.models import Attachment, AuditEvent, HumanTask
+from engine.platform.models import Attachment, AuditEvent, HumanTask
+from engine.runtime.context import Kyzmat
 from tests.test_web import REQUIRED_KY, body_text, html, login
 from tests.web_fixtures import *  # noqa: F403 - the fixtures app and frozen (autouse)
 from tests.web_fixtures import publish_all_fields
@@ -38,8 +38,14 @@ def docx() -> bytes:
 
 
 VALID = {
-    "title": "Салам", "count": "3", "visit_date": "2026-11-20", "kind": "a", "tags": ["x", "y"],
-    "agree": "yes", "people-0-name": "Асан", "people-0-age": "40",
+    "title": "Салам",
+    "count": "3",
+    "visit_date": "2026-11-20",
+    "kind": "a",
+    "tags": ["x", "y"],
+    "agree": "yes",
+    "people-0-name": "Асан",
+    "people-0-age": "40",
 }
 
 
@@ -56,19 +62,28 @@ def form_task(kz: Kyzmat, session: Session, tmp_path: Path, app: Flask) -> tuple
     return client, int(match.group(1))
 
 
-def post(client: FlaskClient, task_id: int, form: dict[str, Any], files: dict[str, Any] | None = None,
-         action: str = "complete") -> Any:
+def post(
+    client: FlaskClient,
+    task_id: int,
+    form: dict[str, Any],
+    files: dict[str, Any] | None = None,
+    action: str = "complete",
+) -> Any:
     data: dict[str, Any] = {**form, "action": action}
     for name, value in (files or {}).items():
         data[name] = value
     return client.post(f"/tasks/{task_id}", data=data, content_type="multipart/form-data")
 
 
-def test_every_field_kind_is_rendered_with_label_help_and_required_mark(form_task: tuple[FlaskClient, int]) -> None:
+def test_every_field_kind_is_rendered_with_label_help_and_required_mark(
+    form_task: tuple[FlaskClient, int],
+) -> None:
     client, task_id = form_task
     page = html(client.get(f"/tasks/{task_id}"))
     assert 'enctype="multipart/form-data"' in page
-    assert re.search(r'<label for="title">Аталышы <span class="req" aria-label="[^"]+">\*</span></label>', page)
+    assert re.search(
+        r'<label for="title">Аталышы <span class="req" aria-label="[^"]+">\*</span></label>', page
+    )
     assert re.search(r'id="title" name="title" aria-describedby="title-help"', page)
     assert '<p class="help" id="title-help">Кыскача жазыңыз</p>' in page
     assert re.search(r'<textarea id="notes" name="notes"', page)
@@ -90,11 +105,23 @@ def test_every_field_kind_is_rendered_with_label_help_and_required_mark(form_tas
 
 
 def test_validation_messages_sit_beside_their_fields_and_nothing_typed_is_lost(
-        form_task: tuple[FlaskClient, int], session: Session) -> None:
+    form_task: tuple[FlaskClient, int], session: Session
+) -> None:
     client, task_id = form_task
-    form = {"title": "x" * 25, "notes": "көп\nсаптуу", "count": "99", "amount": "1 000,5", "visit_date": "32.13.2026",
-            "kind": "b", "tags": ["y"], "agree": "no",
-            "people-0-name": "Асан", "people-0-age": "-1", "people-1-name": "", "people-1-age": "7"}
+    form = {
+        "title": "x" * 25,
+        "notes": "көп\nсаптуу",
+        "count": "99",
+        "amount": "1 000,5",
+        "visit_date": "32.13.2026",
+        "kind": "b",
+        "tags": ["y"],
+        "agree": "no",
+        "people-0-name": "Асан",
+        "people-0-age": "-1",
+        "people-1-name": "",
+        "people-1-age": "7",
+    }
     resp = post(client, task_id, form, {"scan": (io.BytesIO(PNG), "скан.png")})
     assert resp.status_code == 422
     page = html(resp)
@@ -111,7 +138,9 @@ def test_validation_messages_sit_beside_their_fields_and_nothing_typed_is_lost(
     # (a DD.MM.YYYY date is turned into YYYY-MM-DD, the form a date input shows; the impossible day stays)
     assert re.search(r'id="visit_date" name="visit_date"[^>]*value="2026-13-32"', page)
     assert re.search(r'<option value="b" selected>', page)
-    assert re.search(r'name="tags" value="y" checked', page) and not re.search(r'name="tags" value="x" checked', page)
+    assert re.search(r'name="tags" value="y" checked', page) and not re.search(
+        r'name="tags" value="x" checked', page
+    )
     assert re.search(r'name="agree" value="no" checked', page)
     assert re.search(r'id="people-0-age" name="people-0-age"[^>]*value="-1"', page)
     assert re.search(r'id="people-1-age" name="people-1-age"[^>]*value="7"', page)
@@ -121,8 +150,16 @@ def test_validation_messages_sit_beside_their_fields_and_nothing_typed_is_lost(
     assert "скан.png" in page
     # The step is still open, and the file is kept for the next try: no need to upload it again.
     assert session.scalar(select(HumanTask.status).where(HumanTask.id == task_id)) == "open"
-    fixed = {**form, "title": "Салам", "count": "5", "visit_date": "20.11.2026", "reason": "себеби",
-             "people-0-age": "40", "people-1-name": "Айгүл", "scan": token}
+    fixed = {
+        **form,
+        "title": "Салам",
+        "count": "5",
+        "visit_date": "20.11.2026",
+        "reason": "себеби",
+        "people-0-age": "40",
+        "people-1-name": "Айгүл",
+        "scan": token,
+    }
     done = post(client, task_id, fixed)
     assert done.status_code == 302, body_text(html(done))
     assert session.scalar(select(HumanTask.status).where(HumanTask.id == task_id)) == "completed"
@@ -138,26 +175,44 @@ def test_messages_follow_the_users_language(form_task: tuple[FlaskClient, int]) 
 
 def test_a_draft_keeps_rows_and_files(form_task: tuple[FlaskClient, int], session: Session) -> None:
     client, task_id = form_task
-    resp = post(client, task_id, {"title": "Черновик", "people-0-name": "Асан", "people-1-name": "Бакыт"},
-                {"extras": [(io.BytesIO(PDF), "a.pdf"), (io.BytesIO(docx()), "b.docx")]}, action="draft")
+    resp = post(
+        client,
+        task_id,
+        {"title": "Черновик", "people-0-name": "Асан", "people-1-name": "Бакыт"},
+        {"extras": [(io.BytesIO(PDF), "a.pdf"), (io.BytesIO(docx()), "b.docx")]},
+        action="draft",
+    )
     assert resp.status_code == 302
     page = html(client.get(f"/tasks/{task_id}"))
     assert re.search(r'id="title" name="title"[^>]*value="Черновик"', page)
     assert re.search(r'id="people-1-name" name="people-1-name"[^>]*value="Бакыт"', page)
     assert "a.pdf" in page and "b.docx" in page
-    kinds = session.scalars(select(Attachment.content_type).where(Attachment.task_id == task_id)
-                            .order_by(Attachment.id)).all()
-    assert kinds == ["application/pdf",
-                     "application/vnd.openxmlformats-officedocument.wordprocessingml.document"]
+    kinds = session.scalars(
+        select(Attachment.content_type).where(Attachment.task_id == task_id).order_by(Attachment.id)
+    ).all()
+    assert kinds == [
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ]
 
 
 def test_a_valid_submit_with_files_completes_and_lists_them_on_the_case(
-        form_task: tuple[FlaskClient, int], session: Session, kz: Kyzmat) -> None:
+    form_task: tuple[FlaskClient, int], session: Session, kz: Kyzmat
+) -> None:
     client, task_id = form_task
-    resp = post(client, task_id, VALID, {"scan": (io.BytesIO(PNG), "../../etc/passwd.png"),
-                                         "extras": [(io.BytesIO(PDF), "C:\\Users\\x\\акт.pdf")]})
+    resp = post(
+        client,
+        task_id,
+        VALID,
+        {
+            "scan": (io.BytesIO(PNG), "../../etc/passwd.png"),
+            "extras": [(io.BytesIO(PDF), "C:\\Users\\x\\акт.pdf")],
+        },
+    )
     assert resp.status_code == 302, body_text(html(resp))
-    rows = session.scalars(select(Attachment).where(Attachment.task_id == task_id).order_by(Attachment.id)).all()
+    rows = session.scalars(
+        select(Attachment).where(Attachment.task_id == task_id).order_by(Attachment.id)
+    ).all()
     assert rows[0].filename == "passwd.png"  # the path is dropped
     # (the multipart parser already eats the backslashes of a Windows path; no separator is left either way)
     assert rows[1].filename.endswith("акт.pdf") and not set(rows[1].filename) & {"/", "\\"}
@@ -181,22 +236,28 @@ def test_a_valid_submit_with_files_completes_and_lists_them_on_the_case(
     download.close()
 
 
-@pytest.mark.parametrize(("content", "name"), [(EXE, "акт.pdf"), (HTML_PAGE, "scan.png"), (b"plain text", "a.txt"),
-                                               (EXE, "setup.exe")])
-def test_files_are_judged_by_their_content_not_their_name(form_task: tuple[FlaskClient, int], session: Session,
-                                                          content: bytes, name: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [(EXE, "акт.pdf"), (HTML_PAGE, "scan.png"), (b"plain text", "a.txt"), (EXE, "setup.exe")],
+)
+def test_files_are_judged_by_their_content_not_their_name(
+    form_task: tuple[FlaskClient, int], session: Session, content: bytes, name: str
+) -> None:
     client, task_id = form_task
     resp = post(client, task_id, VALID, {"scan": (io.BytesIO(content), name)})
     assert resp.status_code == 422
     page = html(resp)
-    assert re.search(rf'<p class="error" id="scan-error" role="alert">{re.escape(name)} — PDF, JPEG, PNG', page)
+    assert re.search(
+        rf'<p class="error" id="scan-error" role="alert">{re.escape(name)} — PDF, JPEG, PNG', page
+    )
     assert re.search(r'id="title" name="title"[^>]*value="Салам"', page)  # the rest is kept
     assert session.scalar(select(Attachment.id).where(Attachment.task_id == task_id)) is None
     assert session.scalar(select(HumanTask.status).where(HumanTask.id == task_id)) == "open"
 
 
-def test_an_oversize_file_is_refused_with_the_limit(form_task: tuple[FlaskClient, int], kz: Kyzmat,
-                                                    session: Session) -> None:
+def test_an_oversize_file_is_refused_with_the_limit(
+    form_task: tuple[FlaskClient, int], kz: Kyzmat, session: Session
+) -> None:
     client, task_id = form_task
     # (kept under 500 KB: a bigger test-client body is spooled to a temporary file werkzeug never closes)
     kz.settings = dataclasses.replace(kz.settings, max_attachment_bytes=400 * 1024)
@@ -209,10 +270,16 @@ def test_an_oversize_file_is_refused_with_the_limit(form_task: tuple[FlaskClient
     assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
 
 
-def test_another_municipality_cannot_download_nor_reuse_a_token(form_task: tuple[FlaskClient, int], app: Flask,
-                                                                 session: Session) -> None:
+def test_another_municipality_cannot_download_nor_reuse_a_token(
+    form_task: tuple[FlaskClient, int], app: Flask, session: Session
+) -> None:
     client, task_id = form_task
-    assert post(client, task_id, {"title": "x"}, {"scan": (io.BytesIO(PNG), "p.png")}, action="draft").status_code == 302
+    assert (
+        post(
+            client, task_id, {"title": "x"}, {"scan": (io.BytesIO(PNG), "p.png")}, action="draft"
+        ).status_code
+        == 302
+    )
     token = session.scalar(select(Attachment.token).where(Attachment.task_id == task_id))
     assert token
     other = app.test_client()

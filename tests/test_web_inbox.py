@@ -14,10 +14,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine import accounts, cases
-from engine.context import Kyzmat
-from engine.demo import DEMO_PASSWORD
-from engine.models import AuditEvent, HumanTask, Municipality, ProcessInstance, User
+from engine.accounts import users as accounts
+from engine.demo.data import DEMO_PASSWORD
+from engine.platform.models import AuditEvent, HumanTask, Municipality, ProcessInstance, User
+from engine.runtime import cases
+from engine.runtime.context import Kyzmat
 from tests.conftest import RECEPTION
 from tests.test_web import (
     ENGLISH_WORDS,
@@ -37,8 +38,10 @@ N_SADYRBAEV = 27  # more than a page (25)
 def rows_of(page: str) -> list[list[str]]:
     """The inbox table's cells, as text, row by row."""
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in page else ""
-    return [[body_text(c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
-            for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+    return [
+        [body_text(c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+        for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
 
 
 def client_for(app: Flask, username: str) -> FlaskClient:
@@ -56,28 +59,54 @@ def inbox(kz: Kyzmat, session: Session, user: Callable[[str], User]) -> dict[str
     for i in range(N_SADYRBAEV + 2):
         actor = operator if i < N_SADYRBAEV else operator2
         inst = cases.start_case(kz, session, actor, "citizen_service")
-        first = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == inst.id, HumanTask.status == "open"))
+        first = session.scalar(
+            select(HumanTask.id).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
+        )
         assert first is not None
-        cases.complete_task(kz, session, actor, first, {**RECEPTION, "applicant_name": f"Арыз берүүчү {i:02d}"})
-        task = session.scalar(select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open"))
+        cases.complete_task(
+            kz, session, actor, first, {**RECEPTION, "applicant_name": f"Арыз берүүчү {i:02d}"}
+        )
+        task = session.scalar(
+            select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
+        )
         assert task is not None and task.step_id == "D_03_advise"
         cases.unclaim_task(kz, session, actor, task.id)
         # A due date per row (the read model's column), from 5 days late to 23 days ahead; every 4th is urgent.
         due[task.id] = kz.clock.now() + timedelta(days=(i * 7) % 29 - 5)
-        session.execute(update(HumanTask).where(HumanTask.id == task.id).values(
-            due_at=due[task.id], priority="high" if i % 4 == 0 else "normal"))
-    accounts.create_user(session, username="clerk", password=DEMO_PASSWORD, full_name="Эки жерде", now=kz.clock.now(),
-                         grants=[("csc_operator", "sadyrbaev"), ("csc_operator", "kyzyl-adyr")])
-    accounts.create_user(session, username="operator3", password=DEMO_PASSWORD, full_name="Үчүнчү Оператор",
-                         now=kz.clock.now(), grants=[("csc_operator", "sadyrbaev")])
+        session.execute(
+            update(HumanTask)
+            .where(HumanTask.id == task.id)
+            .values(due_at=due[task.id], priority="high" if i % 4 == 0 else "normal")
+        )
+    accounts.create_user(
+        session,
+        username="clerk",
+        password=DEMO_PASSWORD,
+        full_name="Эки жерде",
+        now=kz.clock.now(),
+        grants=[("csc_operator", "sadyrbaev"), ("csc_operator", "kyzyl-adyr")],
+    )
+    accounts.create_user(
+        session,
+        username="operator3",
+        password=DEMO_PASSWORD,
+        full_name="Үчүнчү Оператор",
+        now=kz.clock.now(),
+        grants=[("csc_operator", "sadyrbaev")],
+    )
     session.commit()
     home = operator.grants[0].municipality_id
     by_due = [tid for tid, _d in sorted(due.items(), key=lambda kv: kv[1])]
-    return {"due": due, "now": kz.clock.now(),
-            "sadyrbaev": [tid for tid in by_due if session.get(HumanTask, tid).municipality_id == home]}
+    return {
+        "due": due,
+        "now": kz.clock.now(),
+        "sadyrbaev": [tid for tid in by_due if session.get(HumanTask, tid).municipality_id == home],
+    }
 
 
-def test_rows_are_sorted_by_due_date_and_paginated(app: Flask, inbox: dict[str, Any], session: Session) -> None:
+def test_rows_are_sorted_by_due_date_and_paginated(
+    app: Flask, inbox: dict[str, Any], session: Session
+) -> None:
     client = client_for(app, "operator")
     page = html(client.get("/?view=available"))
     assert re.search(r'Менин ролума жеткиликтүү <span class="count">27</span>', page)
@@ -106,7 +135,9 @@ def test_rows_are_sorted_by_due_date_and_paginated(app: Flask, inbox: dict[str, 
 
 def test_sorting_by_other_columns_and_reversed(app: Flask, inbox: dict[str, Any], session: Session) -> None:
     client = client_for(app, "operator")
-    newest_first = [int(m) for m in re.findall(r'href="/tasks/(\d+)"', html(client.get("/?view=available&sort=-due")))]
+    newest_first = [
+        int(m) for m in re.findall(r'href="/tasks/(\d+)"', html(client.get("/?view=available&sort=-due")))
+    ]
     dates = [inbox["due"][t] for t in newest_first]
     assert dates == sorted(dates, reverse=True) and len(newest_first) == 25
     urgent_first = rows_of(html(client.get("/?view=available&sort=priority")))
@@ -126,8 +157,14 @@ def test_search_by_applicant_name_and_by_receipt_number(app: Flask, inbox: dict[
     task = start_case(client)
     nxt = task_id_of(complete(client, task, RECEPTION_FORM).headers["Location"])
     nxt = task_id_of(complete(client, nxt, {"documents_help_given": "yes"}).headers["Location"])
-    client.post(f"/tasks/{nxt}", data={"documents_received": ["application", "id_document", "house_book"],
-                                       "documents_complete": "yes", "action": "complete"})
+    client.post(
+        f"/tasks/{nxt}",
+        data={
+            "documents_received": ["application", "id_document", "house_book"],
+            "documents_complete": "yes",
+            "action": "complete",
+        },
+    )
     mine = rows_of(html(client.get("/?view=mine")))
     numbers = [r[2].split()[0] for r in mine if r[2].startswith("DS")]
     assert len(numbers) == 1
@@ -152,11 +189,14 @@ def test_filter_by_municipality_and_process(app: Flask, inbox: dict[str, Any], s
     assert rows_of(html(operator.get(f"/?view=available&municipality={ka}"))) == []
 
 
-def test_a_claimed_step_leaves_the_colleagues_list(app: Flask, inbox: dict[str, Any], session: Session) -> None:
+def test_a_claimed_step_leaves_the_colleagues_list(
+    app: Flask, inbox: dict[str, Any], session: Session
+) -> None:
     operator, colleague = client_for(app, "operator"), client_for(app, "operator3")
     task_id = next(iter(inbox["due"]))
     assert f'href="/tasks/{task_id}"' in html(colleague.get("/?view=available&sort=-due")) + html(
-        colleague.get("/?view=available"))
+        colleague.get("/?view=available")
+    )
     assert operator.post(f"/tasks/{task_id}/claim").status_code == 302
     seen = html(colleague.get("/?view=available")) + html(colleague.get("/?view=available&page=2"))
     assert f'href="/tasks/{task_id}"' not in seen
@@ -166,17 +206,28 @@ def test_a_claimed_step_leaves_the_colleagues_list(app: Flask, inbox: dict[str, 
     assert "Айгүл Осмонова" in page
 
 
-def test_handing_a_step_to_a_colleague_is_in_the_audit_trail(app: Flask, inbox: dict[str, Any], session: Session,
-                                                             user: Callable[[str], User]) -> None:
+def test_handing_a_step_to_a_colleague_is_in_the_audit_trail(
+    app: Flask, inbox: dict[str, Any], session: Session, user: Callable[[str], User]
+) -> None:
     operator = client_for(app, "operator")
     task_id = next(iter(inbox["due"]))
     page = html(operator.get(f"/tasks/{task_id}"))
-    offered = dict((n, v) for v, n in re.findall(r'<option value="(\d+)">([^<]+)</option>',
-                                                 page.split('id="to_user"', 1)[1].split("</select>", 1)[0]))
+    offered = dict(
+        (n, v)
+        for v, n in re.findall(
+            r'<option value="(\d+)">([^<]+)</option>',
+            page.split('id="to_user"', 1)[1].split("</select>", 1)[0],
+        )
+    )
     # Only people with the same role in the same municipality: not operator2, not the head.
     assert set(offered) == {"Үчүнчү Оператор", "Эки жерде"}
-    assert operator.post(f"/tasks/{task_id}/reassign", data={"to_user": str(user("operator2").id)}).status_code == 403
-    assert operator.post(f"/tasks/{task_id}/reassign", data={"to_user": str(user("head").id)}).status_code == 403
+    assert (
+        operator.post(f"/tasks/{task_id}/reassign", data={"to_user": str(user("operator2").id)}).status_code
+        == 403
+    )
+    assert (
+        operator.post(f"/tasks/{task_id}/reassign", data={"to_user": str(user("head").id)}).status_code == 403
+    )
     resp = operator.post(f"/tasks/{task_id}/reassign", data={"to_user": offered["Үчүнчү Оператор"]})
     assert resp.status_code == 302
     task = session.get(HumanTask, task_id)
@@ -190,13 +241,16 @@ def test_handing_a_step_to_a_colleague_is_in_the_audit_trail(app: Flask, inbox: 
     history = body_text(html(operator.get(f"/cases/{task.instance_id}")))
     assert "Кадам кесиптешке берилди · Айгүл Осмонова → Үчүнчү Оператор" in history
     # Now it is the colleague's: the operator can no longer hand it on.
-    assert operator.post(f"/tasks/{task_id}/reassign", data={"to_user": offered["Эки жерде"]}).status_code == 302
+    assert (
+        operator.post(f"/tasks/{task_id}/reassign", data={"to_user": offered["Эки жерде"]}).status_code == 302
+    )
     session.refresh(task)
     assert task.claimed_by_id == user("operator3").id
 
 
-def test_start_asks_for_the_municipality_when_there_are_several(app: Flask, inbox: dict[str, Any],
-                                                                session: Session) -> None:
+def test_start_asks_for_the_municipality_when_there_are_several(
+    app: Flask, inbox: dict[str, Any], session: Session
+) -> None:
     clerk = client_for(app, "clerk")
     page = html(clerk.get("/start"))
     assert '<label for="municipality-citizen_service">' in page
@@ -230,20 +284,64 @@ def test_case_list_filters(app: Flask, inbox: dict[str, Any], session: Session) 
     assert html(operator.get(f"/cases?municipality={ka}")).count('href="/cases/') == 0
 
 
-KY_PAGES = ["/", "/?view=available", "/?view=overdue", "/cases", "/cases?overdue=1", "/start", "/tasks/{task}",
-            "/cases/{case}"]
-ADMIN_PAGES = ["/admin/users", "/admin/users/new", "/admin/users/{user}", "/admin/municipalities",
-               "/admin/municipalities/new", "/admin/municipalities/{muni}"]
-MORE_ENGLISH = ["Yes", "No", "Save", "Search", "Users", "Municipalities", "Region", "District", "Roles", "Active",
-                "Attachments", "Keep", "Hand over", "Normal", "Taken by", "Name", "Code", "Kind", "Password",
-                "Deactivate", "Administration", "National", "Process", "History", "Status", "No files"]
+KY_PAGES = [
+    "/",
+    "/?view=available",
+    "/?view=overdue",
+    "/cases",
+    "/cases?overdue=1",
+    "/start",
+    "/tasks/{task}",
+    "/cases/{case}",
+]
+ADMIN_PAGES = [
+    "/admin/users",
+    "/admin/users/new",
+    "/admin/users/{user}",
+    "/admin/municipalities",
+    "/admin/municipalities/new",
+    "/admin/municipalities/{muni}",
+]
+MORE_ENGLISH = [
+    "Yes",
+    "No",
+    "Save",
+    "Search",
+    "Users",
+    "Municipalities",
+    "Region",
+    "District",
+    "Roles",
+    "Active",
+    "Attachments",
+    "Keep",
+    "Hand over",
+    "Normal",
+    "Taken by",
+    "Name",
+    "Code",
+    "Kind",
+    "Password",
+    "Deactivate",
+    "Administration",
+    "National",
+    "Process",
+    "History",
+    "Status",
+    "No files",
+]
 
 
-def test_no_english_on_any_kyrgyz_page(app: Flask, inbox: dict[str, Any], session: Session,
-                                       user: Callable[[str], User]) -> None:
+def test_no_english_on_any_kyrgyz_page(
+    app: Flask, inbox: dict[str, Any], session: Session, user: Callable[[str], User]
+) -> None:
     task_id = next(iter(inbox["due"]))
-    places = {"task": task_id, "case": session.get(HumanTask, task_id).instance_id, "user": user("operator").id,
-              "muni": session.scalar(select(Municipality.id).where(Municipality.code == "sadyrbaev"))}
+    places = {
+        "task": task_id,
+        "case": session.get(HumanTask, task_id).instance_id,
+        "user": user("operator").id,
+        "muni": session.scalar(select(Municipality.id).where(Municipality.code == "sadyrbaev")),
+    }
     for who, urls in (("operator", KY_PAGES), ("admin", ADMIN_PAGES + ["/", "/cases"])):
         client = client_for(app, who)
         for url in urls:

@@ -14,10 +14,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import accounts
-from engine.context import Kyzmat
-from engine.demo import DEMO_PASSWORD, LOGINS
-from engine.models import Attachment, HumanTask, Municipality, User
+from engine.accounts import users as accounts
+from engine.demo.data import DEMO_PASSWORD, LOGINS
+from engine.platform.models import Attachment, HumanTask, Municipality, User
+from engine.runtime.context import Kyzmat
 from tests.test_web import RECEPTION_FORM, complete, html, login, start_case, task_id_of
 from tests.web_fixtures import *  # noqa: F403 - the fixtures app and frozen (autouse)
 from tests.web_fixtures import publish_all_fields
@@ -31,8 +31,14 @@ EVERYONE = [ANON, "operator", *sorted(MUNI), *sorted(NATIONAL), "operator2"]
 assert set(EVERYONE) - {ANON} == {u for u, _r, _m in LOGINS}
 
 
-def expect(anon: int = 302, operator: int = 200, muni: int = 200, national: int = 200, other: int = 200,
-           **special: int) -> dict[str, int]:
+def expect(
+    anon: int = 302,
+    operator: int = 200,
+    muni: int = 200,
+    national: int = 200,
+    other: int = 200,
+    **special: int,
+) -> dict[str, int]:
     out = {ANON: anon, "operator": operator, "operator2": other}
     out.update({u: muni for u in MUNI})
     out.update({u: national for u in NATIONAL})
@@ -45,8 +51,12 @@ def admin_only(ok: int = 200) -> dict[str, int]:
 
 
 SEES_CASE = expect(other=403)  # the operator's case: its municipality and the national roles see it
-ACTS = expect(operator=302, muni=403, national=403, other=403)  # only the step's role in its municipality acts
-STARTS = expect(operator=302, muni=403, national=403, other=302)  # csc_operator starts, in their own municipality
+ACTS = expect(
+    operator=302, muni=403, national=403, other=403
+)  # only the step's role in its municipality acts
+STARTS = expect(
+    operator=302, muni=403, national=403, other=302
+)  # csc_operator starts, in their own municipality
 
 # (endpoint, method, url, form, expected). Ordered: reads first, then changes, logout last.
 ROUTES: list[tuple[str, str, str, dict[str, Any], dict[str, int]]] = [
@@ -76,31 +86,91 @@ ROUTES: list[tuple[str, str, str, dict[str, Any], dict[str, int]]] = [
     ("views.unclaim", "POST", "/tasks/{task}/unclaim", {}, ACTS),
     ("views.reassign", "POST", "/tasks/{task}/reassign", {"to_user": "{colleague_id}"}, ACTS),
     ("views.start", "POST", "/start/citizen_service", {}, STARTS),
-    ("views.start", "POST", "/start/no_such_process", {}, expect(operator=404, muni=404, national=404, other=404)),
-    ("admin.user_new", "POST", "/admin/users/new",
-     {"username": "newclerk", "password": "long-enough", "full_name": "Жаңы Кызматкер", "locale": "ky",
-      "new_role_0": "ao_specialist", "new_municipality_0": "sadyrbaev"}, admin_only(302)),
-    ("admin.user_edit", "POST", "/admin/users/{commission_id}",
-     {"full_name": "Нурлан Токтогулов", "locale": "ru", "grant": "working_commission@sadyrbaev"}, admin_only(302)),
+    (
+        "views.start",
+        "POST",
+        "/start/no_such_process",
+        {},
+        expect(operator=404, muni=404, national=404, other=404),
+    ),
+    (
+        "admin.user_new",
+        "POST",
+        "/admin/users/new",
+        {
+            "username": "newclerk",
+            "password": "long-enough",
+            "full_name": "Жаңы Кызматкер",
+            "locale": "ky",
+            "new_role_0": "ao_specialist",
+            "new_municipality_0": "sadyrbaev",
+        },
+        admin_only(302),
+    ),
+    (
+        "admin.user_edit",
+        "POST",
+        "/admin/users/{commission_id}",
+        {"full_name": "Нурлан Токтогулов", "locale": "ru", "grant": "working_commission@sadyrbaev"},
+        admin_only(302),
+    ),
     ("admin.user_active", "POST", "/admin/users/{commission_id}/active", {"active": "1"}, admin_only(302)),
-    ("admin.user_password", "POST", "/admin/users/{colleague_id}/password", {"new_password": "another-one"},
-     admin_only(302)),
-    ("admin.municipality_new", "POST", "/admin/municipalities/new",
-     {"code": "tokmok", "name_ky": "Токмок шаары", "kind": "city", "region": "Чүй облусу", "district": "Токмок",
-      "journal_prefix": "TK"}, admin_only(302)),
-    ("admin.municipality_edit", "POST", "/admin/municipalities/{muni_id}",
-     {"name_ky": "Д.Садырбаев айыл өкмөтү", "kind": "aiyl_okmotu", "region": "Чүй облусу", "district": "Кемин району",
-      "journal_prefix": "DS"}, admin_only(302)),
-    ("auth.set_language", "POST", "/lang/ru", {}, expect(anon=302, operator=302, muni=302, national=302, other=302)),
+    (
+        "admin.user_password",
+        "POST",
+        "/admin/users/{colleague_id}/password",
+        {"new_password": "another-one"},
+        admin_only(302),
+    ),
+    (
+        "admin.municipality_new",
+        "POST",
+        "/admin/municipalities/new",
+        {
+            "code": "tokmok",
+            "name_ky": "Токмок шаары",
+            "kind": "city",
+            "region": "Чүй облусу",
+            "district": "Токмок",
+            "journal_prefix": "TK",
+        },
+        admin_only(302),
+    ),
+    (
+        "admin.municipality_edit",
+        "POST",
+        "/admin/municipalities/{muni_id}",
+        {
+            "name_ky": "Д.Садырбаев айыл өкмөтү",
+            "kind": "aiyl_okmotu",
+            "region": "Чүй облусу",
+            "district": "Кемин району",
+            "journal_prefix": "DS",
+        },
+        admin_only(302),
+    ),
+    (
+        "auth.set_language",
+        "POST",
+        "/lang/ru",
+        {},
+        expect(anon=302, operator=302, muni=302, national=302, other=302),
+    ),
     ("auth.logout", "POST", "/logout", {}, expect(anon=302, operator=302, muni=302, national=302, other=302)),
-    ("auth.login", "POST", "/login", {"username": "operator", "password": DEMO_PASSWORD},
-     expect(anon=302, operator=302, muni=302, national=302, other=302)),
+    (
+        "auth.login",
+        "POST",
+        "/login",
+        {"username": "operator", "password": DEMO_PASSWORD},
+        expect(anon=302, operator=302, muni=302, national=302, other=302),
+    ),
 ]
 
 
 def test_the_table_names_every_page_route(app: Flask) -> None:
-    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()
-                 if rule.endpoint.split(".")[0] in PAGE_BLUEPRINTS}
+    endpoints = {
+        rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.split(".")[0] in PAGE_BLUEPRINTS
+    }
     covered = {(e, m) for e, m, *_ in ROUTES}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in endpoints:
@@ -116,17 +186,32 @@ def places(kz: Kyzmat, session: Session, app: Flask, tmp_path: Path) -> dict[str
     first = start_case(operator)
     nxt = task_id_of(complete(operator, first, RECEPTION_FORM).headers["Location"])
     nxt = task_id_of(complete(operator, nxt, {"documents_help_given": "yes"}).headers["Location"])
-    resp = operator.post(f"/tasks/{nxt}", data={"documents_received": ["application", "id_document", "house_book"],
-                                                "documents_complete": "yes", "action": "complete"})
+    resp = operator.post(
+        f"/tasks/{nxt}",
+        data={
+            "documents_received": ["application", "id_document", "house_book"],
+            "documents_complete": "yes",
+            "action": "complete",
+        },
+    )
     task = task_id_of(resp.headers["Location"])
     assert session.scalar(select(HumanTask.step_id).where(HumanTask.id == task)) == "D_09_issue_receipt"
     publish_all_fields(session, tmp_path / "forms", kz.clock.now())
     other = task_id_of(operator.post("/start/all_fields").headers["Location"])
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    operator.post(f"/tasks/{other}", data={"action": "draft", "scan": (io.BytesIO(png), "p.png")},
-                  content_type="multipart/form-data")
-    colleague = accounts.create_user(session, username="operator3", password=DEMO_PASSWORD, full_name="Үчүнчү",
-                                     now=kz.clock.now(), grants=[("csc_operator", "sadyrbaev")])
+    operator.post(
+        f"/tasks/{other}",
+        data={"action": "draft", "scan": (io.BytesIO(png), "p.png")},
+        content_type="multipart/form-data",
+    )
+    colleague = accounts.create_user(
+        session,
+        username="operator3",
+        password=DEMO_PASSWORD,
+        full_name="Үчүнчү",
+        now=kz.clock.now(),
+        grants=[("csc_operator", "sadyrbaev")],
+    )
     session.commit()
     return {
         "task": task,
@@ -139,8 +224,9 @@ def places(kz: Kyzmat, session: Session, app: Flask, tmp_path: Path) -> dict[str
 
 
 @pytest.mark.parametrize("who", EVERYONE)
-def test_every_route_answers_exactly_as_expected(who: str, app: Flask, places: dict[str, Any],
-                                                 user: Callable[[str], User]) -> None:
+def test_every_route_answers_exactly_as_expected(
+    who: str, app: Flask, places: dict[str, Any], user: Callable[[str], User]
+) -> None:
     client = app.test_client()
     if who != ANON:
         assert login(client, who).status_code == 302
@@ -153,8 +239,11 @@ def test_every_route_answers_exactly_as_expected(who: str, app: Flask, places: d
         got[key], wanted[key] = resp.status_code, expected[who]
         if resp.status_code == 403:
             assert "Сизге муну көрүүгө же аткарууга уруксат жок." in html(resp), key  # said in Kyrgyz
-        if resp.status_code == 302 and who == ANON and endpoint not in ("auth.login", "auth.logout",
-                                                                        "auth.set_language"):
+        if (
+            resp.status_code == 302
+            and who == ANON
+            and endpoint not in ("auth.login", "auth.logout", "auth.set_language")
+        ):
             assert re.match(r"/login\?next=", resp.headers["Location"]), key
         resp.close()
     assert got == wanted

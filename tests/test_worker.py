@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from sqlalchemy import select
 
-from engine import scheduler
-from engine.context import create_kyzmat
-from engine.models import AuditEvent, Timer
+from engine import worker as scheduler
+from engine.bootstrap import create_kyzmat
+from engine.platform.models import AuditEvent, Timer
 from tests.conftest import make_settings, prepare_database
 from tests.test_cli import cli, env  # noqa: F401 - fixtures
 from tests.test_worker_processes import publish_timer_process, start_cases
@@ -32,8 +32,12 @@ def test_overdue_timers_fire_on_start_in_due_order(cli, env):  # noqa: F811
     assert "timers: 5" in result.output
     with kz.sessions() as s:
         by_instance = {t.instance_id: t.due_at for t in s.scalars(select(Timer))}
-        fired = [e.instance_id for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "timer_fired")
-                                                   .order_by(AuditEvent.id))]
+        fired = [
+            e.instance_id
+            for e in s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "timer_fired").order_by(AuditEvent.id)
+            )
+        ]
         assert sorted(by_instance, key=by_instance.__getitem__) == fired
         assert set(s.scalars(select(Timer.status))) == {"fired"}
     with time_machine.travel(now, tick=False):

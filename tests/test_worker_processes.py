@@ -17,11 +17,12 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from engine import cases, processes
-from engine.config import REPO_ROOT
-from engine.context import create_kyzmat
-from engine.db import transaction
-from engine.models import AuditEvent, ProcessInstance, Timer, User
+from engine.bootstrap import create_kyzmat
+from engine.definitions import publishing as processes
+from engine.platform.config import REPO_ROOT
+from engine.platform.db import transaction
+from engine.platform.models import AuditEvent, ProcessInstance, Timer, User
+from engine.runtime import cases
 from tests.conftest import POSTGRES_URL, make_settings, prepare_database
 from tests.test_concurrency import _pg_admin, _pg_url
 
@@ -36,8 +37,14 @@ KYZMAT = str(Path(sys.executable).with_name("kyzmat"))
 
 def publish_timer_process(kz) -> None:
     with transaction(kz.sessions) as s:
-        processes.publish(s, DIAGRAM.read_bytes(), DIAGRAM.name, forms_dir=kz.settings.forms_dir,
-                          now=kz.clock.now(), note="a timer and nothing else")
+        processes.publish(
+            s,
+            DIAGRAM.read_bytes(),
+            DIAGRAM.name,
+            forms_dir=kz.settings.forms_dir,
+            now=kz.clock.now(),
+            note="a timer and nothing else",
+        )
 
 
 def start_cases(kz, count: int, batch: int = 250) -> None:
@@ -64,14 +71,23 @@ def test_three_workers_one_killed_every_timer_fires_once(tmp_path):
             start_cases(kz, TIMERS)
         print(f"{TIMERS} cases started in {time.monotonic() - t0:.1f} s")
         with kz.sessions() as s:
-            assert s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "waiting")) == TIMERS
+            assert (
+                s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "waiting")) == TIMERS
+            )
 
-        env = {**os.environ, "KYZMAT_DATABASE_URL": url, "KYZMAT_VAR_DIR": str(tmp_path),
-               "KYZMAT_SECRET_KEY": "test", "KYZMAT_SCHEDULER": "0"}
+        env = {
+            **os.environ,
+            "KYZMAT_DATABASE_URL": url,
+            "KYZMAT_VAR_DIR": str(tmp_path),
+            "KYZMAT_SECRET_KEY": "test",
+            "KYZMAT_SCHEDULER": "0",
+        }
         logs = [open(tmp_path / f"worker{i}.log", "wb") for i in range(WORKERS)]  # noqa: SIM115
         started = time.monotonic()
-        workers = [subprocess.Popen([KYZMAT, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-                   for log in logs]
+        workers = [
+            subprocess.Popen([KYZMAT, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+            for log in logs
+        ]
 
         def fired() -> int:
             with kz.sessions() as s:
@@ -90,15 +106,24 @@ def test_three_workers_one_killed_every_timer_fires_once(tmp_path):
             assert time.monotonic() < deadline, f"only {fired()} of {TIMERS} timers fired"
             time.sleep(0.05)
 
-        print(f"{TIMERS} timers fired by {WORKERS} workers in {time.monotonic() - started:.1f} s; "
-              f"worker 0 killed at {at_kill}")
+        print(
+            f"{TIMERS} timers fired by {WORKERS} workers in {time.monotonic() - started:.1f} s; "
+            f"worker 0 killed at {at_kill}"
+        )
         with kz.sessions() as s:
-            events = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired"))
-            distinct = s.scalar(select(func.count(func.distinct(AuditEvent.instance_id)))
-                                .where(AuditEvent.action == "timer_fired"))
-            completed = s.scalar(select(func.count()).select_from(ProcessInstance)
-                                 .where(ProcessInstance.process_id == "timer_wait",
-                                        ProcessInstance.status == "completed"))
+            events = s.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired")
+            )
+            distinct = s.scalar(
+                select(func.count(func.distinct(AuditEvent.instance_id))).where(
+                    AuditEvent.action == "timer_fired"
+                )
+            )
+            completed = s.scalar(
+                select(func.count())
+                .select_from(ProcessInstance)
+                .where(ProcessInstance.process_id == "timer_wait", ProcessInstance.status == "completed")
+            )
             waiting = s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "waiting"))
         assert (events, distinct, completed, waiting) == (TIMERS, TIMERS, TIMERS, 0)
     finally:

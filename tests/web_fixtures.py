@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import processes
+from engine.definitions import publishing as processes
 from tests.test_web import app, frozen
 
 # The web tests' fixtures, for `from tests.web_fixtures import *` (Flask app on the rolled-back runtime, frozen clock).
@@ -27,26 +27,58 @@ ALL_FIELDS_FORM: dict[str, Any] = {
     "x-label": L("Бардык талаалар", "Все поля", "All fields"),
     "required": ["title", "count", "visit_date", "kind", "tags", "agree", "people", "scan"],
     "properties": {
-        "title": {"type": "string", "maxLength": 20, "x-label": L("Аталышы", "Заголовок", "Title"),
-                  "x-help": L("Кыскача жазыңыз", "Кратко", "Briefly")},
+        "title": {
+            "type": "string",
+            "maxLength": 20,
+            "x-label": L("Аталышы", "Заголовок", "Title"),
+            "x-help": L("Кыскача жазыңыз", "Кратко", "Briefly"),
+        },
         "notes": {"type": "string", "x-widget": "textarea", "x-label": L("Эскертүү", "Заметки", "Notes")},
-        "count": {"type": "integer", "minimum": 1, "maximum": 10, "x-label": L("Саны", "Количество", "Count")},
+        "count": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10,
+            "x-label": L("Саны", "Количество", "Count"),
+        },
         "amount": {"type": "number", "x-label": L("Суммасы", "Сумма", "Amount")},
         "visit_date": {"type": "string", "format": "date", "x-label": L("Күнү", "Дата", "Date")},
-        "kind": {"type": "string", "enum": ["a", "b"], "x-label": L("Түрү", "Вид", "Kind"),
-                 "x-enum-labels": {"a": L("Биринчи", "Первый", "First"), "b": L("Экинчи", "Второй", "Second")}},
-        "tags": {"type": "array", "items": {"type": "string", "enum": ["x", "y"]},
-                 "x-label": L("Белгилер", "Метки", "Tags"),
-                 "x-enum-labels": {"x": L("Икс", "Икс", "Ex"), "y": L("Игрек", "Игрек", "Why")}},
+        "kind": {
+            "type": "string",
+            "enum": ["a", "b"],
+            "x-label": L("Түрү", "Вид", "Kind"),
+            "x-enum-labels": {"a": L("Биринчи", "Первый", "First"), "b": L("Экинчи", "Второй", "Second")},
+        },
+        "tags": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["x", "y"]},
+            "x-label": L("Белгилер", "Метки", "Tags"),
+            "x-enum-labels": {"x": L("Икс", "Икс", "Ex"), "y": L("Игрек", "Игрек", "Why")},
+        },
         "agree": {"type": "boolean", "x-label": L("Макулсузбу", "Согласны", "Agree")},
-        "reason": {"type": "string", "x-show-if": {"agree": False}, "x-label": L("Себеби", "Причина", "Reason")},
-        "people": {"type": "array", "x-label": L("Адамдар", "Люди", "People"),
-                   "items": {"type": "object", "required": ["name"], "properties": {
-                       "name": {"type": "string", "x-label": L("Аты", "Имя", "Name")},
-                       "age": {"type": "integer", "minimum": 0, "x-label": L("Жашы", "Возраст", "Age")}}}},
+        "reason": {
+            "type": "string",
+            "x-show-if": {"agree": False},
+            "x-label": L("Себеби", "Причина", "Reason"),
+        },
+        "people": {
+            "type": "array",
+            "x-label": L("Адамдар", "Люди", "People"),
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "x-label": L("Аты", "Имя", "Name")},
+                    "age": {"type": "integer", "minimum": 0, "x-label": L("Жашы", "Возраст", "Age")},
+                },
+            },
+        },
         "scan": {"type": "string", "x-widget": "file", "x-label": L("Скан", "Скан", "Scan")},
-        "extras": {"type": "array", "x-widget": "file", "items": {"type": "string"},
-                   "x-label": L("Кошумча файлдар", "Доп. файлы", "More files")},
+        "extras": {
+            "type": "array",
+            "x-widget": "file",
+            "items": {"type": "string"},
+            "x-label": L("Кошумча файлдар", "Доп. файлы", "More files"),
+        },
     },
     "if": {"properties": {"agree": {"const": False}}, "required": ["agree"]},
     "then": {"required": ["reason"]},
@@ -94,6 +126,10 @@ DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
 def publish_all_fields(session: Session, forms_root: Path, now: Any) -> None:
     """Publish the all-fields process (its form written under forms_root) in the session's transaction."""
     (forms_root / "all_fields").mkdir(parents=True, exist_ok=True)
-    (forms_root / "all_fields" / "fill.json").write_text(json.dumps(ALL_FIELDS_FORM, ensure_ascii=False), "utf-8")
-    processes.publish(session, DIAGRAM.encode(), "all_fields.bpmn", forms_dir=forms_root, now=now, note="test")
+    (forms_root / "all_fields" / "fill.json").write_text(
+        json.dumps(ALL_FIELDS_FORM, ensure_ascii=False), "utf-8"
+    )
+    processes.publish(
+        session, DIAGRAM.encode(), "all_fields.bpmn", forms_dir=forms_root, now=now, note="test"
+    )
     session.commit()

@@ -10,17 +10,19 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from engine.clock import Clock
-from engine.config import Settings
-from engine.context import Kyzmat, create_kyzmat
+from engine.bootstrap import create_kyzmat
+from engine.platform.clock import Clock
+from engine.platform.config import Settings
+from engine.runtime.context import Kyzmat
 
 LANGUAGES = ("ky", "ru", "en")
 csrf = CSRFProtect()
 babel = Babel()
 
 
-def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | None = None,
-               clock: Clock | None = None) -> Flask:
+def create_app(
+    test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | None = None, clock: Clock | None = None
+) -> Flask:
     app = Flask(__name__)
     test_config = test_config or {}
     if kyzmat is None:
@@ -62,7 +64,20 @@ def create_app(test_config: dict[str, Any] | None = None, *, kyzmat: Kyzmat | No
         views,
     )
 
-    for module in (auth, views, api, public, editor, notifications, deadlines, analytics, diagrams, admin, files, appeals):
+    for module in (
+        auth,
+        views,
+        api,
+        public,
+        editor,
+        notifications,
+        deadlines,
+        analytics,
+        diagrams,
+        admin,
+        files,
+        appeals,
+    ):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
     from . import errors

@@ -12,15 +12,16 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from engine import accounts, audit, evaluation
-from engine.errors import KyzmatError, NotFound
-from engine.models import Municipality, User
-from engine.roles import ROLES
+from engine.accounts import users as accounts
+from engine.accounts.roles import ROLES
+from engine.citizens import evaluation
+from engine.platform import audit
+from engine.platform.errors import KyzmatError, NotFound
+from engine.platform.models import Municipality, User
 
 from .auth import db, kz, role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
 
 
 def _audit(action: str, **detail: Any) -> None:
@@ -72,8 +73,7 @@ def home() -> Any:
 @role_required("admin")
 def users() -> Any:
     q = (request.args.get("q") or "").strip().lower()
-    rows = [u for u in accounts.list_users(db())
-            if not q or q in u.username or q in u.full_name.lower()]
+    rows = [u for u in accounts.list_users(db()) if not q or q in u.username or q in u.full_name.lower()]
     munis = {m.id: m for m in accounts.list_municipalities(db())}
     return render_template("admin_users.html", users=rows, q=q, munis=munis)
 
@@ -99,10 +99,16 @@ def user_new() -> Any:
             errors["grants"] = grant_errors[0]
         if not errors:
             try:
-                user = accounts.create_user(db(), username=username, password=form["password"],
-                                            full_name=form["full_name"].strip(), now=kz().clock.now(),
-                                            grants=grants, email=form.get("email") or None,
-                                            locale=form.get("locale") if form.get("locale") in ("ky", "ru", "en") else "ky")
+                user = accounts.create_user(
+                    db(),
+                    username=username,
+                    password=form["password"],
+                    full_name=form["full_name"].strip(),
+                    now=kz().clock.now(),
+                    grants=grants,
+                    email=form.get("email") or None,
+                    locale=form.get("locale") if form.get("locale") in ("ky", "ru", "en") else "ky",
+                )
                 _audit("user_created", username=user.username, grants=[f"{r}@{c or ''}" for r, c in grants])
                 db().commit()
             except KyzmatError:
@@ -111,8 +117,9 @@ def user_new() -> Any:
             else:
                 flash(_("User created."))
                 return redirect(url_for("admin.user_edit", user_id=user.id))
-    return render_template("admin_user.html", user=None, form=form, errors=errors,
-                           **_user_form_context()), (422 if errors else 200)
+    return render_template("admin_user.html", user=None, form=form, errors=errors, **_user_form_context()), (
+        422 if errors else 200
+    )
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -132,16 +139,26 @@ def user_edit(user_id: int) -> Any:
             errors["grants"] = _("You cannot take the administrator role from yourself.")
         if not errors:
             before = sorted(f"{gr.role}@{gr.municipality_id or ''}" for gr in user.grants)
-            accounts.update_user(db(), user, full_name=form["full_name"], email=form.get("email"),
-                                 locale=form.get("locale") if form.get("locale") in ("ky", "ru", "en") else user.locale)
+            accounts.update_user(
+                db(),
+                user,
+                full_name=form["full_name"],
+                email=form.get("email"),
+                locale=form.get("locale") if form.get("locale") in ("ky", "ru", "en") else user.locale,
+            )
             accounts.set_grants(db(), user, grants)
-            _audit("user_changed", username=user.username, grants_before=before,
-                   grants_after=[f"{r}@{c or ''}" for r, c in grants])
+            _audit(
+                "user_changed",
+                username=user.username,
+                grants_before=before,
+                grants_after=[f"{r}@{c or ''}" for r, c in grants],
+            )
             db().commit()
             flash(_("Saved."))
             return redirect(url_for("admin.user_edit", user_id=user.id))
-    return render_template("admin_user.html", user=user, form=form, errors=errors,
-                           **_user_form_context()), (422 if errors else 200)
+    return render_template("admin_user.html", user=user, form=form, errors=errors, **_user_form_context()), (
+        422 if errors else 200
+    )
 
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
@@ -165,8 +182,13 @@ def user_password(user_id: int) -> Any:
     user = accounts.get_user(db(), user_id)
     password = request.form.get("new_password", "")
     if len(password) < accounts.MIN_PASSWORD:
-        return render_template("admin_user.html", user=user, form={}, errors={"new_password": _("At least 8 characters.")},
-                               **_user_form_context()), 422
+        return render_template(
+            "admin_user.html",
+            user=user,
+            form={},
+            errors={"new_password": _("At least 8 characters.")},
+            **_user_form_context(),
+        ), 422
     accounts.reset_password(db(), user, password)
     _audit("password_reset", username=user.username)
     db().commit()
@@ -180,8 +202,11 @@ def user_password(user_id: int) -> Any:
 def _municipality_fields() -> tuple[dict[str, Any], dict[str, str]]:
     form = request.form
     values = {
-        "names": {lang: form.get(f"name_{lang}", "").strip() for lang in ("ky", "ru", "en")
-                  if form.get(f"name_{lang}", "").strip()},
+        "names": {
+            lang: form.get(f"name_{lang}", "").strip()
+            for lang in ("ky", "ru", "en")
+            if form.get(f"name_{lang}", "").strip()
+        },
         "journal_prefix": form.get("journal_prefix", "").strip(),
         "region": form.get("region", "").strip(),
         "district": form.get("district", "").strip(),
@@ -229,13 +254,18 @@ def municipality_new() -> Any:
             errors["code"] = _("This code is taken.")
         if not errors:
             row = accounts.create_municipality(db(), code=code, **values)
-            accounts.set_evaluation_sheet(db(), row, sheet or evaluation.DEFAULT_VARIANT)
+            evaluation.set_evaluation_sheet(db(), row, sheet or evaluation.DEFAULT_VARIANT)
             _audit("municipality_created", code=code, evaluation_sheet=evaluation.sheet_variant(row))
             db().commit()
             flash(_("Saved."))
             return redirect(url_for("admin.municipality_edit", mid=row.id))
-    return render_template("admin_municipality.html", row=None, form=request.form, errors=errors,
-                           sheet=evaluation.DEFAULT_VARIANT), (422 if errors else 200)
+    return render_template(
+        "admin_municipality.html",
+        row=None,
+        form=request.form,
+        errors=errors,
+        sheet=evaluation.DEFAULT_VARIANT,
+    ), (422 if errors else 200)
 
 
 @bp.route("/municipalities/<int:mid>", methods=["GET", "POST"])
@@ -250,11 +280,20 @@ def municipality_edit(mid: int) -> Any:
             accounts.update_municipality(db(), row, **values)
             before = after = evaluation.sheet_variant(row)
             if sheet is not None:
-                before, after = accounts.set_evaluation_sheet(db(), row, sheet)
-            _audit("municipality_changed", code=row.code, evaluation_sheet_before=before,
-                   evaluation_sheet_after=after)
+                before, after = evaluation.set_evaluation_sheet(db(), row, sheet)
+            _audit(
+                "municipality_changed",
+                code=row.code,
+                evaluation_sheet_before=before,
+                evaluation_sheet_after=after,
+            )
             db().commit()
             flash(_("Saved."))
             return redirect(url_for("admin.municipality_edit", mid=row.id))
-    return render_template("admin_municipality.html", row=row, form=request.form, errors=errors,
-                           sheet=evaluation.sheet_variant(row)), (422 if errors else 200)
+    return render_template(
+        "admin_municipality.html",
+        row=row,
+        form=request.form,
+        errors=errors,
+        sheet=evaluation.sheet_variant(row),
+    ), (422 if errors else 200)

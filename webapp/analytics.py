@@ -1,5 +1,5 @@
 """Monitoring dashboards and the final report's downloads: charts drawn on the server (SVG), so the pages
-print and need no JavaScript. Who sees which municipality is decided by `engine.analytics.analytics_scope`."""
+print and need no JavaScript. Who sees which municipality is decided by `engine.monitoring.analytics.analytics_scope`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 from flask import Blueprint, Response, g, render_template, request
 from flask_babel import gettext as _
 
-from engine import analytics, analytics_report
-from engine import analytics_words as words
-from engine.analytics_charts import charts, svg
-from engine.calendar import to_local_date
-from engine.errors import Forbidden
+from engine.calendar.days import to_local_date
+from engine.monitoring import analytics, words
+from engine.monitoring import report as analytics_report
+from engine.monitoring.charts import charts, svg
+from engine.platform.errors import Forbidden
 
 from .auth import db, kz, login_required
 from .templating import lang
@@ -85,24 +85,33 @@ def dashboard() -> Any:
     municipalities = analytics.municipality_names(db(), allowed)
     language = lang()
     return render_template(
-        "analytics/dashboard.html", report=report, q=q, years=years or [q.year],
-        municipalities=municipalities, national=allowed is None,
+        "analytics/dashboard.html",
+        report=report,
+        q=q,
+        years=years or [q.year],
+        municipalities=municipalities,
+        national=allowed is None,
         charts={name: svg(drawing, name) for name, drawing in charts(report, language).items()},
         indicators=analytics_report.indicators(report, language),
         problems=[words.problem_text(report, code, params, language) for code, params in report.problems],
-        w=lambda key: words.word(key, language), pct=lambda v: words.percent(v, language),
+        w=lambda key: words.word(key, language),
+        pct=lambda v: words.percent(v, language),
         num=lambda v: words.number(v, language),
         service=lambda code: words.service_name(report, code, language),
         place=lambda m: words.municipality_name(report, m, language),
         question=lambda key: words.question_label(key, language),
         answer=lambda key: words.answer_label(key, language),
-        QUESTIONS=analytics.QUESTIONS, ANSWERS=analytics.ANSWERS,
+        QUESTIONS=analytics.QUESTIONS,
+        ANSWERS=analytics.ANSWERS,
     )
 
 
 def _download(body: bytes, mimetype: str, name: str) -> Response:
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                                       "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
 
 
 def _filename(q: Query, ext: str, stem: str = "monitoring") -> str:
@@ -120,15 +129,20 @@ def _scoped_report() -> tuple[Query, analytics.Report]:
 def report_pdf() -> Any:
     q, report = _scoped_report()
     title = None if q.quarter is None else f"{words.word('quarter_title', lang())}: {q.period.label}"
-    return _download(analytics_report.report_pdf(report, lang(), title=title), "application/pdf", _filename(q, "pdf"))
+    return _download(
+        analytics_report.report_pdf(report, lang(), title=title), "application/pdf", _filename(q, "pdf")
+    )
 
 
 @bp.route("/report.xlsx")
 @login_required
 def report_xlsx() -> Any:
     q, report = _scoped_report()
-    return _download(analytics_report.report_xlsx(report, lang()),
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _filename(q, "xlsx"))
+    return _download(
+        analytics_report.report_xlsx(report, lang()),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _filename(q, "xlsx"),
+    )
 
 
 @bp.route("/<any(answers, services):table>.csv")

@@ -7,9 +7,10 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from engine import accounts, cases
-from engine.errors import Conflict, Forbidden, InvalidData, KyzmatError, NotFound
-from engine.models import HumanTask, ProcessInstance
+from engine.accounts import users as accounts
+from engine.platform.errors import Conflict, Forbidden, InvalidData, KyzmatError, NotFound
+from engine.platform.models import HumanTask, ProcessInstance
+from engine.runtime import cases
 
 from .auth import db, kz
 from .openapi import OPENAPI
@@ -20,7 +21,11 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 def _error(status: int, message: str, **extra: Any) -> Any:
     if status == 401:  # RFC 9110: a 401 names the scheme to use
-        return jsonify({"error": message, **extra}), status, {"WWW-Authenticate": 'Basic realm="kyzmat", charset="UTF-8"'}
+        return (
+            jsonify({"error": message, **extra}),
+            status,
+            {"WWW-Authenticate": 'Basic realm="kyzmat", charset="UTF-8"'},
+        )
     return jsonify({"error": message, **extra}), status
 
 
@@ -123,8 +128,9 @@ def start_case() -> Any:
     if body.get("municipality_code"):
         municipality_id = accounts.municipality_by_code(db(), body["municipality_code"]).id
     start_event = body.get("start_event") if isinstance(body.get("start_event"), str) else None
-    instance = cases.start_case(kz(), db(), g.user, process_id, municipality_id=municipality_id,
-                                start_event=start_event)
+    instance = cases.start_case(
+        kz(), db(), g.user, process_id, municipality_id=municipality_id, start_event=start_event
+    )
     db().commit()
     nxt = cases.next_task_for(db(), g.user, instance.id)
     return jsonify({**case_json(instance), "next_task_id": nxt.id if nxt else None}), 201
@@ -133,8 +139,13 @@ def start_case() -> Any:
 @bp.get("/cases/<int:instance_id>")
 def get_case(instance_id: int) -> Any:
     view = cases.get_case(kz(), db(), g.user, instance_id)
-    return jsonify({**case_json(view.instance), "data": view.data,
-                    "open_tasks": [task_json(t) for t in view.tasks if t.status == "open"]})
+    return jsonify(
+        {
+            **case_json(view.instance),
+            "data": view.data,
+            "open_tasks": [task_json(t) for t in view.tasks if t.status == "open"],
+        }
+    )
 
 
 @bp.get("/tasks")
@@ -146,19 +157,38 @@ def list_tasks() -> Any:
         page_no = max(1, int(request.args.get("page", 1)))
     except ValueError:
         page_no = 1
-    page = cases.list_tasks(kz(), db(), g.user, cases.InboxFilter(
-        view=view, process_id=request.args.get("process") or None, q=request.args.get("q") or None, page=page_no))
-    return jsonify({
-        "items": [task_json(t, cases.working_days_left(kz(), t.due_at)) for t in page.items],
-        "total": page.total, "page": page.page, "pages": page.pages,
-    })
+    page = cases.list_tasks(
+        kz(),
+        db(),
+        g.user,
+        cases.InboxFilter(
+            view=view,
+            process_id=request.args.get("process") or None,
+            q=request.args.get("q") or None,
+            page=page_no,
+        ),
+    )
+    return jsonify(
+        {
+            "items": [task_json(t, cases.working_days_left(kz(), t.due_at)) for t in page.items],
+            "total": page.total,
+            "page": page.page,
+            "pages": page.pages,
+        }
+    )
 
 
 @bp.get("/tasks/<int:task_id>")
 def get_task(task_id: int) -> Any:
     view = cases.get_task(kz(), db(), g.user, task_id)
-    return jsonify({**task_json(view.task, cases.working_days_left(kz(), view.task.due_at)),
-                    "may_act": view.may_act, "form": view.schema, "data": view.data})
+    return jsonify(
+        {
+            **task_json(view.task, cases.working_days_left(kz(), view.task.due_at)),
+            "may_act": view.may_act,
+            "form": view.schema,
+            "data": view.data,
+        }
+    )
 
 
 @bp.post("/tasks/<int:task_id>/complete")
@@ -167,8 +197,15 @@ def complete_task(task_id: int) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("data", {}), dict):
         return _error(422, "The data is not valid.", fields={"data": "an object is required"})
     lock = body.get("lock_version")
-    instance = cases.complete_task(kz(), db(), g.user, task_id, body.get("data", {}), lang=lang(),
-                                   expected_lock_version=lock if isinstance(lock, int) else None)
+    instance = cases.complete_task(
+        kz(),
+        db(),
+        g.user,
+        task_id,
+        body.get("data", {}),
+        lang=lang(),
+        expected_lock_version=lock if isinstance(lock, int) else None,
+    )
     db().commit()
     nxt = cases.next_task_for(db(), g.user, instance.id)
     return jsonify({**case_json(instance), "next_task_id": nxt.id if nxt else None})

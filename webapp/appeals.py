@@ -12,9 +12,10 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from engine import attachments, submissions
-from engine.errors import InvalidData, NotFound
-from engine.models import Municipality
+from engine.citizens import submissions
+from engine.platform.errors import InvalidData, NotFound
+from engine.platform.models import Municipality
+from engine.runtime import attachments
 
 from .auth import db, kz
 from .files import refusal_message
@@ -52,16 +53,31 @@ def _form_page(kind: str) -> Any:
         now = kz().clock.now()
         wait = submissions.submission_wait(db(), client, now)
         if wait is not None:
-            body = render_template("public/message.html", code=429, message=_(
-                "Too many submissions from your connection. Try again later."))
+            body = render_template(
+                "public/message.html",
+                code=429,
+                message=_("Too many submissions from your connection. Try again later."),
+            )
             return Response(body, status=429, headers={"Retry-After": str(wait)})
-        form = {k: request.form.get(k, "") for k in ("municipality", "kind", "name", "contact", "service_name", "text")}
-        files = tuple(attachments.Upload(f.filename or "", f.stream)
-                      for f in request.files.getlist("files") if f.filename)
-        sub = submissions.Submission(process=process, municipality_code=form["municipality"], kind=form["kind"],
-                                     name=form["name"], contact=form["contact"], text=form["text"],
-                                     service_name=form["service_name"] if process == submissions.COMPLAINT else "",
-                                     files=files)
+        form = {
+            k: request.form.get(k, "")
+            for k in ("municipality", "kind", "name", "contact", "service_name", "text")
+        }
+        files = tuple(
+            attachments.Upload(f.filename or "", f.stream)
+            for f in request.files.getlist("files")
+            if f.filename
+        )
+        sub = submissions.Submission(
+            process=process,
+            municipality_code=form["municipality"],
+            kind=form["kind"],
+            name=form["name"],
+            contact=form["contact"],
+            text=form["text"],
+            service_name=form["service_name"] if process == submissions.COMPLAINT else "",
+            files=files,
+        )
         try:
             instance = submissions.submit(kz(), db(), sub)
         except InvalidData as err:
@@ -77,15 +93,24 @@ def _form_page(kind: str) -> Any:
         kinds = [(k, _KIND_WORDS()[k]) for k in submissions.INITIATIVE_SOURCES]
     else:
         kinds = [(k, _KIND_WORDS()[k]) for k in submissions.CLAIMANT_KINDS]
-    return render_template("public/submit.html", kind=kind, municipalities=municipalities, kinds=kinds, form=form,
-                           errors=errors, max_files=submissions.MAX_FILES), status
+    return render_template(
+        "public/submit.html",
+        kind=kind,
+        municipalities=municipalities,
+        kinds=kinds,
+        form=form,
+        errors=errors,
+        max_files=submissions.MAX_FILES,
+    ), status
 
 
 def _KIND_WORDS() -> dict[str, str]:  # noqa: N802 - a table of translated words, built per request
     return {
         "citizen": _("A citizen"),
         "consumers_association": _("A public association of consumers of municipal services"),
-        "vulnerable_groups_organisation": _("An organisation working for vulnerable groups of the population"),
+        "vulnerable_groups_organisation": _(
+            "An organisation working for vulnerable groups of the population"
+        ),
         "deputy": _("A deputy of the local council"),
         "legal_entity": _("A legal entity"),
     }
@@ -108,4 +133,6 @@ def receipt(token: str) -> Any:
     if not submissions.is_appeal(instance):
         raise NotFound(token)
     st = submissions.appeal_status(db(), instance)
-    return _private(Response(render_template("public/appeal_receipt.html", st=st, instance=instance, token=token)))
+    return _private(
+        Response(render_template("public/appeal_receipt.html", st=st, instance=instance, token=token))
+    )

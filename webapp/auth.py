@@ -21,9 +21,9 @@ from flask import (
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from engine import accounts
-from engine.context import Kyzmat
-from engine.errors import Forbidden
+from engine.accounts import users as accounts
+from engine.platform.errors import Forbidden
+from engine.runtime.context import Kyzmat
 
 bp = Blueprint("auth", __name__)
 
@@ -80,7 +80,9 @@ def role_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., A
         @login_required
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not any(grant.role in roles for grant in g.user.grants):
-                raise Forbidden("This page needs another role.")  # the pages' handler answers 403 in the user's language
+                raise Forbidden(
+                    "This page needs another role."
+                )  # the pages' handler answers 403 in the user's language
             return view(*args, **kwargs)
 
         return wrapped
@@ -109,7 +111,9 @@ def login() -> Any:
             session["pw"] = user.password_hash[-16:]
             session["lang"] = user.locale
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", error=error, username=request.form.get("username", "")), (401 if error else 200)
+    return render_template("login.html", error=error, username=request.form.get("username", "")), (
+        401 if error else 200
+    )
 
 
 @bp.route("/logout", methods=["POST"])

@@ -12,10 +12,10 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 
-from engine import schema
-from engine.context import Kyzmat
-from engine.db import transaction
-from engine.errors import KyzmatError, NotFound, NotInitialised
+from engine.platform import schema
+from engine.platform.db import transaction
+from engine.platform.errors import KyzmatError, NotFound, NotInitialised
+from engine.runtime.context import Kyzmat
 
 
 def _create_app() -> Any:
@@ -57,7 +57,7 @@ def _initialised() -> Kyzmat:
 @with_appcontext
 def init() -> None:
     """Create or upgrade the schema and load the diagrams in processes/."""
-    from engine import processes
+    from engine.definitions import publishing as processes
 
     k = kz()
     try:
@@ -66,7 +66,9 @@ def init() -> None:
         raise _unreachable(k, err) from None
     with transaction(k.sessions) as session:
         try:
-            results = processes.load_directory(session, k.settings.processes_dir, k.settings.forms_dir, k.clock.now())
+            results = processes.load_directory(
+                session, k.settings.processes_dir, k.settings.forms_dir, k.clock.now()
+            )
         except KyzmatError as err:
             raise click.ClickException(str(err)) from None
         except Exception as err:  # a DiagramError lists every problem
@@ -82,14 +84,16 @@ def init() -> None:
 @main.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--scheduler/--no-scheduler", default=True, show_default=True, help="Run the timer scheduler in-process.")
+@click.option(
+    "--scheduler/--no-scheduler", default=True, show_default=True, help="Run the timer scheduler in-process."
+)
 @with_appcontext
 def run(host: str, port: int, scheduler: bool) -> None:
     """Serve the app (with the in-process scheduler)."""
     _initialised()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if scheduler and app.extensions["kyzmat"].settings.scheduler:
-        from engine.scheduler import start_in_process
+        from engine.worker import start_in_process
 
         start_in_process(app.extensions["kyzmat"])
     click.echo(f"Kyzmat on http://{host}:{port}/")
@@ -107,7 +111,7 @@ def worker(once: bool) -> None:
     import signal
     import threading
 
-    from engine.scheduler import run_forever, tick
+    from engine.worker import run_forever, tick
 
     k = _initialised()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -123,15 +127,21 @@ def worker(once: bool) -> None:
 
 
 @main.command("demo")
-@click.option("--history/--no-history", default=True, show_default=True,
-              help="Also generate a year of CSC cases and evaluation sheets (once), for the analytics.")
-@click.option("--cases", "count", default=None, type=click.IntRange(1, 20000), help="How many generated cases.")
+@click.option(
+    "--history/--no-history",
+    default=True,
+    show_default=True,
+    help="Also generate a year of CSC cases and evaluation sheets (once), for the analytics.",
+)
+@click.option(
+    "--cases", "count", default=None, type=click.IntRange(1, 20000), help="How many generated cases."
+)
 @click.option("--remove", is_flag=True, help="Delete the generated cases, sheets, users and municipality.")
 @with_appcontext
 def demo(history: bool, count: int | None, remove: bool) -> None:
     """Load the demo municipality and one user per role; print the logins."""
-    from engine import demo as demo_data
-    from engine import demo_history
+    from engine.demo import data as demo_data
+    from engine.demo import history as demo_history
 
     k = _initialised()
     if remove:
@@ -156,13 +166,19 @@ def _demo_history(k: Kyzmat, count: int | None) -> None:
 
     from sqlalchemy import select
 
-    from engine import demo_history
-    from engine.calendar import to_local_date
-    from engine.models import ProcessInstance
+    from engine.calendar.days import to_local_date
+    from engine.demo import history as demo_history
+    from engine.platform.models import ProcessInstance
 
     with transaction(k.sessions) as session:
-        if session.scalar(select(ProcessInstance.id).where(
-                ProcessInstance.summary["demo"].as_boolean().is_(True)).limit(1)) is not None:
+        if (
+            session.scalar(
+                select(ProcessInstance.id)
+                .where(ProcessInstance.summary["demo"].as_boolean().is_(True))
+                .limit(1)
+            )
+            is not None
+        ):
             click.echo("(the generated demo year was already loaded; `kyzmat demo --remove` deletes it)")
             return
         year = demo_history.demo_year(to_local_date(k.clock.now()))
@@ -170,10 +186,14 @@ def _demo_history(k: Kyzmat, count: int | None) -> None:
         try:
             made = demo_history.generate(k, session, year=year, count=count or demo_history.DEFAULT_CASES)
         except ModuleNotFoundError as err:
-            raise click.ClickException(f"The generated demo year needs {err.name} (installed by `make install`); "
-                                       "`kyzmat demo --no-history` loads the users only.") from None
-    click.echo(f"Generated {made} demo CSC cases of {year} with evaluation sheets "
-               f"in {time.perf_counter() - started:.1f} s (`kyzmat demo --remove` deletes them).")
+            raise click.ClickException(
+                f"The generated demo year needs {err.name} (installed by `make install`); "
+                "`kyzmat demo --no-history` loads the users only."
+            ) from None
+    click.echo(
+        f"Generated {made} demo CSC cases of {year} with evaluation sheets "
+        f"in {time.perf_counter() - started:.1f} s (`kyzmat demo --remove` deletes them)."
+    )
 
 
 # --- processes --------------------------------------------------------------------------------------
@@ -189,7 +209,7 @@ def processes_group() -> None:
 @with_appcontext
 def processes_check(files: tuple[Path, ...]) -> None:
     """Validate diagrams (all of processes/ by default); exit 1 on any problem."""
-    from engine.bpmn.loader import check_files
+    from engine.definitions.checks import check_files
 
     k = kz()
     paths: list[Path] = []
@@ -200,7 +220,8 @@ def processes_check(files: tuple[Path, ...]) -> None:
             paths.append(given)  # a missing file is reported by the check
         else:
             raise click.ClickException(
-                f"{given}: not a .bpmn file or a directory (DMN tables are checked with the diagrams beside them).")
+                f"{given}: not a .bpmn file or a directory (DMN tables are checked with the diagrams beside them)."
+            )
     if not paths:
         raise click.ClickException("No .bpmn files to check.")
     problems = check_files(paths, forms_dir=k.settings.forms_dir)
@@ -215,13 +236,18 @@ def processes_check(files: tuple[Path, ...]) -> None:
 @processes_group.command("publish")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--note", required=True, help="Why the process changed (required; kept with the version).")
-@click.option("--municipality", "municipality_code", default=None, metavar="CODE",
-              help="Publish as this municipality's own variant (new cases there follow it).")
+@click.option(
+    "--municipality",
+    "municipality_code",
+    default=None,
+    metavar="CODE",
+    help="Publish as this municipality's own variant (new cases there follow it).",
+)
 @with_appcontext
 def processes_publish(file: Path, note: str, municipality_code: str | None) -> None:
     """Validate FILE (the checks and a dry run) and publish it as a new version; exit 1 when refused."""
-    from engine import accounts
-    from engine.drafts import DraftRefused, NoteRequired, publish_file
+    from engine.accounts import users as accounts
+    from engine.definitions.drafts import DraftRefused, NoteRequired, publish_file
 
     k = _initialised()
     try:
@@ -254,8 +280,8 @@ def processes_publish(file: Path, note: str, municipality_code: str | None) -> N
 @with_appcontext
 def processes_versions(process_id: str | None) -> None:
     """List published versions (of PROCESS_ID, or of every process): number, when, who, hash, note."""
-    from engine.models import User
-    from engine.versions import history
+    from engine.definitions.history import history
+    from engine.platform.models import User
 
     k = _initialised()
     with k.sessions() as session:
@@ -264,15 +290,24 @@ def processes_versions(process_id: str | None) -> None:
             raise click.ClickException(f"No published versions{' of ' + process_id if process_id else ''}.")
         for row in rows:
             who = session.get(User, row.published_by_id).username if row.published_by_id else "-"
-            click.echo(f"{row.process_id:<24} v{row.number:<4} {row.published_at:%Y-%m-%d %H:%M} UTC  "
-                       f"{who:<12} {row.content_hash[:12]}  {row.note}")
+            click.echo(
+                f"{row.process_id:<24} v{row.number:<4} {row.published_at:%Y-%m-%d %H:%M} UTC  "
+                f"{who:<12} {row.content_hash[:12]}  {row.note}"
+            )
+
+
 @processes_group.command("deadlines")
-@click.option("--lang", type=click.Choice(["ky", "ru", "en"]), default="ky", show_default=True,
-              help="Language of the names and rules.")
+@click.option(
+    "--lang",
+    type=click.Choice(["ky", "ru", "en"]),
+    default="ky",
+    show_default=True,
+    help="Language of the names and rules.",
+)
 @with_appcontext
 def processes_deadlines(lang: str) -> None:
     """Print every timer of every published diagram: step, rule, expression, catalogue reference."""
-    from engine.deadlines import deadline_register, format_register
+    from engine.deadlines.register import deadline_register, format_register
 
     k = _initialised()
     with k.sessions() as session:
@@ -326,7 +361,7 @@ def cal_add_days(day: str, n: int) -> None:
 @with_appcontext
 def cal_holidays(year: int) -> None:
     """Print the year's public holidays and the administrator's exceptions."""
-    from engine.calendar_admin import exceptions_for_year
+    from engine.calendar.admin import exceptions_for_year
 
     k = _initialised()
     cal = k.calendar()
@@ -338,7 +373,9 @@ def cal_holidays(year: int) -> None:
             rows[exc.day] = f"{rows[exc.day]}; " if exc.day in rows else ""
             rows[exc.day] += f"{kind}: {exc.reason}"
     for day in sorted(rows):
-        click.echo(f"{day.isoformat():<12}{day.strftime('%a'):<5}{'yes' if cal.is_working_day(day) else 'no':<9}{rows[day]}")
+        click.echo(
+            f"{day.isoformat():<12}{day.strftime('%a'):<5}{'yes' if cal.is_working_day(day) else 'no':<9}{rows[day]}"
+        )
 
 
 @calendar_group.command("set")
@@ -348,7 +385,7 @@ def cal_holidays(year: int) -> None:
 @with_appcontext
 def cal_set(day: str, kind: str, reason: str) -> None:
     """Make DAY a day off or a working day (a government decree)."""
-    from engine.calendar_admin import set_exception
+    from engine.calendar.admin import set_exception
 
     k = _initialised()
     with transaction(k.sessions) as session:
@@ -362,7 +399,7 @@ def cal_set(day: str, kind: str, reason: str) -> None:
 @with_appcontext
 def cal_unset(day: str) -> None:
     """Remove the exception for DAY."""
-    from engine.calendar_admin import unset_exception
+    from engine.calendar.admin import unset_exception
 
     k = _initialised()
     with transaction(k.sessions) as session:
@@ -384,22 +421,36 @@ def users_group() -> None:
 @click.argument("username")
 @click.option("--name", "full_name", required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--role", "roles", multiple=True, required=True,
-              help="ROLE@MUNICIPALITY_CODE, or ROLE for a national role; repeatable.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    help="ROLE@MUNICIPALITY_CODE, or ROLE for a national role; repeatable.",
+)
 @click.option("--email")
 @click.option("--locale", type=click.Choice(["ky", "ru", "en"]), default="ky")
 @with_appcontext
-def users_create(username: str, full_name: str, password: str, roles: tuple[str, ...], email: str | None,
-                 locale: str) -> None:
+def users_create(
+    username: str, full_name: str, password: str, roles: tuple[str, ...], email: str | None, locale: str
+) -> None:
     """Create a user with roles."""
-    from engine import accounts
+    from engine.accounts import users as accounts
 
     k = _initialised()
     grants = [(r.split("@", 1)[0], r.split("@", 1)[1] if "@" in r else None) for r in roles]
     try:
         with transaction(k.sessions) as session:
-            user = accounts.create_user(session, username=username, password=password, full_name=full_name,
-                                        now=k.clock.now(), grants=grants, email=email, locale=locale)
+            user = accounts.create_user(
+                session,
+                username=username,
+                password=password,
+                full_name=full_name,
+                now=k.clock.now(),
+                grants=grants,
+                email=email,
+                locale=locale,
+            )
     except KyzmatError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"Created {user.username}")
@@ -419,15 +470,24 @@ def municipalities_group() -> None:
 @with_appcontext
 def municipalities_set_sheet(code: str, variant: str) -> None:
     """Choose the evaluation sheet (short or full) the municipality's citizens get."""
-    from engine import accounts, audit
+    from engine.accounts import users as accounts
+    from engine.citizens import evaluation
+    from engine.platform import audit
 
     k = _initialised()
     try:
         with transaction(k.sessions) as session:
             row = accounts.municipality_by_code(session, code)
-            before, after = accounts.set_evaluation_sheet(session, row, variant)
-            audit.record(session, "municipality_changed", at=k.clock.now(), code=row.code,
-                         evaluation_sheet_before=before, evaluation_sheet_after=after, via="cli")
+            before, after = evaluation.set_evaluation_sheet(session, row, variant)
+            audit.record(
+                session,
+                "municipality_changed",
+                at=k.clock.now(),
+                code=row.code,
+                evaluation_sheet_before=before,
+                evaluation_sheet_after=after,
+                via="cli",
+            )
     except KyzmatError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"{code}: evaluation sheet {before} -> {after}")

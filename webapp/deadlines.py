@@ -8,9 +8,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import calendar_admin, overdue
-from engine.calendar import BISHKEK, to_local_date
-from engine.errors import Forbidden
+from engine.calendar import admin as calendar_admin
+from engine.calendar.days import BISHKEK, to_local_date
+from engine.deadlines import overdue
+from engine.platform.errors import Forbidden
 
 from .auth import db, kz, login_required, role_required
 from .templating import lang
@@ -35,8 +36,13 @@ def dashboard() -> Any:
     if bad_period:
         start, end = end, start
     try:
-        board = overdue.dashboard(db(), g.user, now, datetime.combine(start, time.min, tzinfo=BISHKEK),
-                                    datetime.combine(end + timedelta(days=1), time.min, tzinfo=BISHKEK))
+        board = overdue.dashboard(
+            db(),
+            g.user,
+            now,
+            datetime.combine(start, time.min, tzinfo=BISHKEK),
+            datetime.combine(end + timedelta(days=1), time.min, tzinfo=BISHKEK),
+        )
     except Forbidden:
         abort(403)
     return render_template("deadlines.html", board=board, start=start, end=end, bad_period=bad_period)
@@ -71,11 +77,18 @@ def calendar() -> Any:
             elif not form["reason"]:
                 error = _("Give the reason: the decree that moves the day.")
             else:
-                calendar_admin.set_exception(db(), day, form["kind"] == "working-day", form["reason"], now=now,
-                                             actor_id=g.user.id)
+                calendar_admin.set_exception(
+                    db(), day, form["kind"] == "working-day", form["reason"], now=now, actor_id=g.user.id
+                )
                 db().commit()
                 kz().calendar_changed()
                 flash(_("The calendar was changed."))
                 return redirect(url_for("deadlines.calendar", year=day.year))
-    return render_template("calendar_admin.html", year=year, holidays=holidays, form=form, error=error,
-                           exceptions=calendar_admin.exceptions_for_year(db(), year)), (422 if error else 200)
+    return render_template(
+        "calendar_admin.html",
+        year=year,
+        holidays=holidays,
+        form=form,
+        error=error,
+        exceptions=calendar_admin.exceptions_for_year(db(), year),
+    ), (422 if error else 200)

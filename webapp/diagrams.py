@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, Response, g
 from flask_babel import gettext as _
 
-from engine import diagram
-from engine.errors import Forbidden, NotFound
-from engine.models import HumanTask, ProcessInstance
+from engine.definitions import diagram
+from engine.platform.errors import Forbidden, NotFound
+from engine.platform.models import HumanTask, ProcessInstance
 
 from .auth import db, login_required
 from .templating import lang

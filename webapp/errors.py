@@ -46,7 +46,9 @@ def method_not_allowed(err: HTTPException) -> Any:
     if _is_api():
         response = _json(405, err)
     else:
-        response = _page(405, _("This page cannot be used this way. Go back and use the page's own buttons and links."))
+        response = _page(
+            405, _("This page cannot be used this way. Go back and use the page's own buttons and links.")
+        )
     allowed = err.get_response().headers.get("Allow")  # RFC 9110: a 405 names the methods that work
     return (*response, {"Allow": allowed}) if allowed else response
 
@@ -57,8 +59,10 @@ def too_large(err: HTTPException) -> Any:
 
     if _is_api():
         return _json(413, err)
-    return _page(413, _("The files sent together are too large. Each file may be at most %(size)s MB.",
-                        size=_limit_mb()))
+    return _page(
+        413,
+        _("The files sent together are too large. Each file may be at most %(size)s MB.", size=_limit_mb()),
+    )
 
 
 @bp.app_errorhandler(500)
@@ -69,8 +73,10 @@ def server_error(err: HTTPException) -> Any:
         session.rollback()  # the page below may read the user's roles and bell again
     if _is_api():
         return _json(500, err)
-    message = _("Something went wrong on the server. What was saved before is kept; please try again, and tell "
-                "the administrator if it happens again.")
+    message = _(
+        "Something went wrong on the server. What was saved before is kept; please try again, and tell "
+        "the administrator if it happens again."
+    )
     try:
         return _page(500, message)
     except Exception:  # the page itself failed (a broken database): answer without the layout

@@ -8,15 +8,13 @@ from flask import Blueprint, g, request, send_file
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 
-from engine import attachments
-from engine import forms as formlib
-from engine.models import Attachment
+from engine.forms import schema as formlib
+from engine.platform.models import Attachment
+from engine.runtime import attachments
 
 from .auth import db, kz, login_required
 
 bp = Blueprint("files", __name__)
-
-
 
 
 def _limit_mb() -> str:
@@ -41,8 +39,9 @@ def file_fields(schema: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def take_uploads(task_id: int, instance_id: int, schema: dict[str, Any],
-                 data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def take_uploads(
+    task_id: int, instance_id: int, schema: dict[str, Any], data: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Store the files posted with a step's form and put their tokens into the data.
 
     Files already attached and kept (their checkboxes) stay; a token that is not this case's is
@@ -62,8 +61,9 @@ def take_uploads(task_id: int, instance_id: int, schema: dict[str, Any],
             if not upload or not upload.filename:
                 continue
             try:
-                row = attachments.store(kz(), db(), g.user, task_id, name,
-                                        attachments.Upload(upload.filename, upload.stream))
+                row = attachments.store(
+                    kz(), db(), g.user, task_id, name, attachments.Upload(upload.filename, upload.stream)
+                )
             except attachments.AttachmentRefused as err:
                 errors[name] = refusal_message(err)
                 continue
@@ -94,8 +94,9 @@ def attached(instance_id: int, data: dict[str, Any], schema: dict[str, Any]) -> 
 @login_required
 def download(token: str) -> Any:
     row, path = attachments.open_for(kz(), db(), g.user, token)
-    resp = send_file(path, mimetype=row.content_type, as_attachment=True, download_name=row.filename,
-                     max_age=0, etag=False)
+    resp = send_file(
+        path, mimetype=row.content_type, as_attachment=True, download_name=row.filename, max_age=0, etag=False
+    )
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     resp.headers["Cache-Control"] = "private, no-store"

@@ -8,8 +8,9 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import mailer, reminders
-from engine.models import EmailOutbox
+from engine.deadlines import reminders
+from engine.notifications import mailer
+from engine.platform.models import EmailOutbox
 
 from .auth import db, kz, login_required, role_required
 
@@ -26,11 +27,13 @@ def _bell() -> dict[str, Any]:
         return int(g.unread_notifications)
 
     def deadline_links() -> dict[str, bool]:
-        from engine import overdue
+        from engine.deadlines import overdue
 
         user = g.get("user")
-        return {"dashboard": user is not None and overdue.may_view(user),
-                "admin": user is not None and any(grant.role == "admin" for grant in user.grants)}
+        return {
+            "dashboard": user is not None and overdue.may_view(user),
+            "admin": user is not None and any(grant.role == "admin" for grant in user.grants),
+        }
 
     return {"unread_notifications": unread_notifications, "deadline_links": deadline_links}
 
@@ -49,7 +52,7 @@ def mark_read() -> Any:
     reminders.mark_read(db(), g.user, ids, kz().clock.now())
     db().commit()
     target = request.form.get("next", "")
-    if target.startswith("/tasks/") and target[len("/tasks/"):].isdigit():
+    if target.startswith("/tasks/") and target[len("/tasks/") :].isdigit():
         return redirect(target)
     return redirect(url_for("notifications.index"))
 
@@ -81,9 +84,12 @@ def profile() -> Any:
 def outbox() -> Any:
     from sqlalchemy import func, select
 
-    pending = db().scalar(select(func.count()).select_from(EmailOutbox).where(EmailOutbox.status == "pending")) or 0
-    return render_template("admin_outbox.html", rows=mailer.troubled(db()), pending=pending,
-                           smtp_host=kz().settings.smtp_host)
+    pending = (
+        db().scalar(select(func.count()).select_from(EmailOutbox).where(EmailOutbox.status == "pending")) or 0
+    )
+    return render_template(
+        "admin_outbox.html", rows=mailer.troubled(db()), pending=pending, smtp_host=kz().settings.smtp_host
+    )
 
 
 @bp.route("/admin/outbox/<int:email_id>/retry", methods=["POST"])

@@ -8,10 +8,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from engine import access, evaluation, public, receipt
-from engine import forms as formlib
-from engine.errors import Forbidden, InvalidData, NotFound
-from engine.models import ProcessInstance
+from engine.accounts import access
+from engine.citizens import evaluation, public, receipt
+from engine.forms import schema as formlib
+from engine.platform.errors import Forbidden, InvalidData, NotFound
+from engine.platform.models import ProcessInstance
 
 from .auth import db, kz, login_required
 from .templating import lang, local_date
@@ -36,8 +37,11 @@ def _not_found(err: NotFound) -> Any:
 
 @bp.errorhandler(evaluation.NotHandedOver)
 def _not_yet(err: Forbidden) -> Any:
-    return render_template("public/message.html", code=403,
-                           message=_("The evaluation sheet opens after the result is handed over.")), 403
+    return render_template(
+        "public/message.html",
+        code=403,
+        message=_("The evaluation sheet opens after the result is handed over."),
+    ), 403
 
 
 @bp.app_template_global()
@@ -53,8 +57,11 @@ def _case_from_link(token: str) -> ProcessInstance:
     now = kz().clock.now()
     wait = public.retry_after(db(), client, now)
     if wait is not None:
-        body = render_template("public/message.html", code=429,
-                               message=_("Too many wrong links from your connection. Try again in a few minutes."))
+        body = render_template(
+            "public/message.html",
+            code=429,
+            message=_("Too many wrong links from your connection. Try again in a few minutes."),
+        )
         abort(Response(body, status=429, headers={"Retry-After": str(wait)}))
     instance = public.case_by_token(db(), token)
     if instance is None:
@@ -75,12 +82,19 @@ def _private(resp: Any) -> Any:
 @bp.route("/s/<token>")
 def status(token: str) -> Any:
     instance = _case_from_link(token)
-    from engine import submissions
+    from engine.citizens import submissions
 
     if submissions.is_appeal(instance):  # an initiative or complaint submitted through webapp/appeals.py
         muni = instance.municipality
-        return _private(Response(render_template("public/appeal_status.html", st=submissions.appeal_status(
-            db(), instance), municipality_code=muni.code if muni else None)))
+        return _private(
+            Response(
+                render_template(
+                    "public/appeal_status.html",
+                    st=submissions.appeal_status(db(), instance),
+                    municipality_code=muni.code if muni else None,
+                )
+            )
+        )
     st = public.public_status(kz(), db(), instance)
     return _private(Response(render_template("public/status.html", st=st, token=token)))
 
@@ -94,22 +108,29 @@ def _sheet_page(ctx: evaluation.SheetContext, template: str, **extra: Any) -> tu
         schema = evaluation.answer_fields(ctx.schema)
         data = formlib.coerce_form(schema, request.form)
         try:
-            evaluation.submit_sheet(kz(), db(), ctx, data, lang=lang(),
-                                    entered_by=g.user if extra.get("paper") else None)
+            evaluation.submit_sheet(
+                kz(), db(), ctx, data, lang=lang(), entered_by=g.user if extra.get("paper") else None
+            )
             db().commit()
         except evaluation.AlreadyEvaluated:
             db().rollback()
-            return render_template("public/message.html", code=409,
-                                   message=_("An evaluation sheet for this receipt was already received. "
-                                             "Each receipt can be evaluated once.")), 409
+            return render_template(
+                "public/message.html",
+                code=409,
+                message=_(
+                    "An evaluation sheet for this receipt was already received. "
+                    "Each receipt can be evaluated once."
+                ),
+            ), 409
         except InvalidData as err:
             db().rollback()
             errors, code = err.errors, 422
         else:
             return None
     fields = formlib.fields(ctx.schema, lang())
-    return render_template(template, ctx=ctx, fields=fields, header=ctx.header(lang()), data=data,
-                           errors=errors, **extra), code
+    return render_template(
+        template, ctx=ctx, fields=fields, header=ctx.header(lang()), data=data, errors=errors, **extra
+    ), code
 
 
 @bp.route("/s/<token>/evaluation", methods=["GET", "POST"])
@@ -117,10 +138,19 @@ def evaluate(token: str) -> Any:
     instance = _case_from_link(token)
     ctx = evaluation.sheet_context(kz(), db(), instance)
     if request.method == "GET" and evaluation.is_evaluated(kz(), db(), instance):
-        return _private(Response(render_template(
-            "public/message.html", code=409, message=_("An evaluation sheet for this receipt was already "
-                                                       "received. Each receipt can be evaluated once.")),
-            status=409))
+        return _private(
+            Response(
+                render_template(
+                    "public/message.html",
+                    code=409,
+                    message=_(
+                        "An evaluation sheet for this receipt was already "
+                        "received. Each receipt can be evaluated once."
+                    ),
+                ),
+                status=409,
+            )
+        )
     page = _sheet_page(ctx, "public/evaluation.html", token=token)
     if page is None:
         return redirect(url_for("public.thanks", token=token))
@@ -132,8 +162,9 @@ def evaluate(token: str) -> Any:
 def thanks(token: str) -> Any:
     instance = _case_from_link(token)
     schema = evaluation.sheet_context(kz(), db(), instance).schema
-    return _private(Response(render_template("public/thanks.html", closing=schema.get("x-closing", []),
-                                             token=token)))
+    return _private(
+        Response(render_template("public/thanks.html", closing=schema.get("x-closing", []), token=token))
+    )
 
 
 @bp.route("/board/<code>")
@@ -150,7 +181,7 @@ def board(code: str) -> Any:
 
 
 def _staff_case(instance_id: int) -> ProcessInstance:
-    from engine import cases
+    from engine.runtime import cases
 
     return cases.get_case(kz(), db(), g.user, instance_id).instance  # checks the user may see the case
 
@@ -169,14 +200,21 @@ def receipt_pdf(instance_id: int) -> Any:
     words = {
         "title": "ТАЛОН" if lang() == "ky" else "ТАЛОН / " + _("Receipt"),
         "municipality_suffix": _("Citizen Service Center"),
-        "number": _("Registration number"), "registered": _("Registered"), "service": _("Service"),
-        "documents": _("Documents received"), "result_date": _("Result date"), "operator": _("Operator"),
+        "number": _("Registration number"),
+        "registered": _("Registered"),
+        "service": _("Service"),
+        "documents": _("Documents received"),
+        "result_date": _("Result date"),
+        "operator": _("Operator"),
         "status_link": _("Scan the code or open the link to see where your case is:"),
         "responsibility": _("The Center is responsible for keeping your documents safe and returning them."),
     }
     pdf = receipt.receipt_pdf(data, words, lang(), paper=paper, format_date=local_date)
-    return Response(pdf, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="talon-{data.number}.pdf"'})
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="talon-{data.number}.pdf"'},
+    )
 
 
 @bp.route("/cases/<int:instance_id>/evaluation", methods=["GET", "POST"])
@@ -190,8 +228,12 @@ def paper_sheet(instance_id: int) -> Any:
         abort(403)
     ctx = evaluation.sheet_context(kz(), db(), instance)
     if evaluation.is_evaluated(kz(), db(), instance) and request.method == "GET":
-        flash(_("An evaluation sheet for this receipt was already received. Each receipt can be evaluated once."),
-              "error")
+        flash(
+            _(
+                "An evaluation sheet for this receipt was already received. Each receipt can be evaluated once."
+            ),
+            "error",
+        )
         return redirect(url_for("views.case", instance_id=instance_id))
     page = _sheet_page(ctx, "public/paper_sheet.html", paper=True)
     if page is None:

@@ -9,7 +9,7 @@ from flask import Flask, g
 from flask_babel import format_date, format_datetime, format_decimal, get_locale, ngettext
 from flask_babel import gettext as _
 
-from engine.calendar import BISHKEK, to_local_date
+from engine.calendar.days import BISHKEK, to_local_date
 
 
 def lang() -> str:
@@ -52,9 +52,14 @@ def file_size(size: int) -> str:
 
 
 def setup_templating(app: Flask) -> None:
-    from engine.access import role_names
+    from engine.accounts.access import role_names
 
-    app.jinja_env.filters.update(tr=tr, local_date=local_date, local_datetime=local_datetime,
-                                 days_left=days_left_words, number=format_decimal,
-                                 filesize=file_size)
+    app.jinja_env.filters.update(
+        tr=tr,
+        local_date=local_date,
+        local_datetime=local_datetime,
+        days_left=days_left_words,
+        number=format_decimal,
+        filesize=file_size,
+    )
     app.jinja_env.globals.update(lang=lang, role_names=role_names, current_user=lambda: g.get("user"))

@@ -7,10 +7,11 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import access, attachments, cases
-from engine import forms as formlib
-from engine.errors import Conflict, Forbidden, InvalidData, KyzmatError, NotFound
-from engine.models import Municipality, User
+from engine.accounts import access
+from engine.forms import schema as formlib
+from engine.platform.errors import Conflict, Forbidden, InvalidData, KyzmatError, NotFound
+from engine.platform.models import Municipality, User
+from engine.runtime import attachments, cases
 
 from . import files
 from .auth import db, kz, login_required
@@ -49,7 +50,9 @@ def inbox() -> Any:
     flt = cases.InboxFilter(
         view=view,
         process_id=request.args.get("process") or None,
-        municipality_id=int(request.args["municipality"]) if request.args.get("municipality", "").isdigit() else None,
+        municipality_id=int(request.args["municipality"])
+        if request.args.get("municipality", "").isdigit()
+        else None,
         q=request.args.get("q") or None,
         page=_int_arg("page"),
         sort=_sort_arg(),
@@ -57,9 +60,17 @@ def inbox() -> Any:
     page = cases.list_tasks(kz(), db(), g.user, flt)
     counts = cases.inbox_counts(kz(), db(), g.user)
     rows = [(t, cases.working_days_left(kz(), t.due_at)) for t in page.items]
-    return render_template("inbox.html", page=page, rows=rows, counts=counts, flt=flt,
-                           views=cases.INBOX_VIEWS, sorts=list(cases.INBOX_SORTS),
-                           processes=_visible_processes(), municipalities=_visible_municipalities())
+    return render_template(
+        "inbox.html",
+        page=page,
+        rows=rows,
+        counts=counts,
+        flt=flt,
+        views=cases.INBOX_VIEWS,
+        sorts=list(cases.INBOX_SORTS),
+        processes=_visible_processes(),
+        municipalities=_visible_municipalities(),
+    )
 
 
 def _sort_arg() -> str:
@@ -68,7 +79,7 @@ def _sort_arg() -> str:
 
 
 def _visible_processes() -> list[Any]:
-    from engine.processes import latest_versions
+    from engine.definitions.publishing import latest_versions
 
     return latest_versions(db())
 
@@ -110,8 +121,15 @@ def task(task_id: int) -> Any:
                 flash(_("Draft saved."))
                 return redirect(url_for("views.task", task_id=task_id))
             lock = request.form.get("lock_version", "")
-            instance = cases.complete_task(kz(), db(), g.user, task_id, data, lang=lang(),
-                                           expected_lock_version=int(lock) if lock.isdigit() else None)
+            instance = cases.complete_task(
+                kz(),
+                db(),
+                g.user,
+                task_id,
+                data,
+                lang=lang(),
+                expected_lock_version=int(lock) if lock.isdigit() else None,
+            )
             db().commit()
         except InvalidData as err:
             db().rollback()
@@ -137,10 +155,18 @@ def _task_page(view: cases.TaskView, data: dict[str, Any], errors: dict[str, str
     if view.may_act and view.task.claimed_by_id in (None, g.user.id):
         colleagues = cases.colleagues_for(db(), g.user, view.task)
     claimant = db().get(User, view.task.claimed_by_id) if view.task.claimed_by_id else None
-    return render_template("task.html", view=view, fields=fields, data=data, errors=errors, days=days,
-                           colleagues=colleagues, claimant=claimant,
-                           attached=files.attached(view.instance.id, data, view.schema),
-                           case_files=attachments.for_case(db(), view.instance.id)), status
+    return render_template(
+        "task.html",
+        view=view,
+        fields=fields,
+        data=data,
+        errors=errors,
+        days=days,
+        colleagues=colleagues,
+        claimant=claimant,
+        attached=files.attached(view.instance.id, data, view.schema),
+        case_files=attachments.for_case(db(), view.instance.id),
+    ), status
 
 
 @bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])
@@ -189,8 +215,12 @@ def start_list() -> Any:
     startable = cases.startable_processes(db(), g.user)
     places = {p.process_id: cases.start_municipalities(db(), g.user, p) for p in startable}
     shown = [cases.version_to_start(db(), p, places[p.process_id]) for p in startable]  # a variant's names
-    return render_template("start.html", processes=shown, places=places,
-                           options={p.process_id: cases.start_options(kz(), db(), p) for p in shown})
+    return render_template(
+        "start.html",
+        processes=shown,
+        places=places,
+        options={p.process_id: cases.start_options(kz(), db(), p) for p in shown},
+    )
 
 
 @bp.route("/start/<process_id>", methods=["POST"])
@@ -198,15 +228,25 @@ def start_list() -> Any:
 def start(process_id: str) -> Any:
     try:
         chosen = request.form.get("municipality", "")
-        instance = cases.start_case(kz(), db(), g.user, process_id,
-                                    municipality_id=int(chosen) if chosen.isdigit() else None,
-                                    start_event=request.form.get("start_event") or None)
+        instance = cases.start_case(
+            kz(),
+            db(),
+            g.user,
+            process_id,
+            municipality_id=int(chosen) if chosen.isdigit() else None,
+            start_event=request.form.get("start_event") or None,
+        )
         db().commit()
     except KyzmatError as err:
         db().rollback()
         if isinstance(err, (Forbidden, NotFound)):
             raise
-        flash(_("The case could not be started here. Choose the municipality or ask the administrator for the role."), "error")
+        flash(
+            _(
+                "The case could not be started here. Choose the municipality or ask the administrator for the role."
+            ),
+            "error",
+        )
         return redirect(url_for("views.start_list"))
     following = cases.next_task_for(db(), g.user, instance.id)
     if following is not None:
@@ -219,14 +259,23 @@ def start(process_id: str) -> Any:
 def case_list() -> Any:
     flt = cases.CaseFilter(
         process_id=request.args.get("process") or None,
-        status=request.args.get("status") if request.args.get("status") in ("running", "completed", "error") else None,
-        municipality_id=int(request.args["municipality"]) if request.args.get("municipality", "").isdigit() else None,
+        status=request.args.get("status")
+        if request.args.get("status") in ("running", "completed", "error")
+        else None,
+        municipality_id=int(request.args["municipality"])
+        if request.args.get("municipality", "").isdigit()
+        else None,
         overdue=request.args.get("overdue") == "1",
         q=request.args.get("q") or None,
         page=_int_arg("page"),
     )
-    return render_template("cases.html", page=cases.list_cases(kz(), db(), g.user, flt), flt=flt,
-                           processes=_visible_processes(), municipalities=_visible_municipalities())
+    return render_template(
+        "cases.html",
+        page=cases.list_cases(kz(), db(), g.user, flt),
+        flt=flt,
+        processes=_visible_processes(),
+        municipalities=_visible_municipalities(),
+    )
 
 
 @bp.route("/cases/<int:instance_id>")
@@ -236,10 +285,16 @@ def case(instance_id: int) -> Any:
     people = {e.actor_id for e in view.events} | {e.detail.get("after") for e in view.events}
     elements = kz().version(db(), view.instance.version_id).info.get("elements", {})
     files = attachments.for_case(db(), instance_id) if access.may_view_case(g.user, view.instance) else None
-    return render_template("case.html", view=view, files=files,
-                           elements=elements,
-                           names={u.id: u.full_name for u in db().query(User).filter(
-                               User.id.in_({p for p in people if isinstance(p, int)}))})
+    return render_template(
+        "case.html",
+        view=view,
+        files=files,
+        elements=elements,
+        names={
+            u.id: u.full_name
+            for u in db().query(User).filter(User.id.in_({p for p in people if isinstance(p, int)}))
+        },
+    )
 
 
 @bp.route("/cases/<int:instance_id>/receipt")
@@ -250,5 +305,9 @@ def receipt(instance_id: int) -> Any:
         raise NotFound("This case has no registration yet.")
     service = kz().catalogue.get(view.data.get("service_code", "")) if view.data.get("service_code") else None
     starter = db().get(User, view.instance.started_by_id) if view.instance.started_by_id else None
-    return render_template("receipt.html", view=view, service=service,
-                           operator_name=starter.full_name if starter else view.data.get("started_by", ""))
+    return render_template(
+        "receipt.html",
+        view=view,
+        service=service,
+        operator_name=starter.full_name if starter else view.data.get("started_by", ""),
+    )

@@ -18,9 +18,10 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -29,9 +30,6 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
 from engine.bpmn.sandbox import check_source
-from engine.forms import check_form_schema
-from engine.reminder_policy import PolicyError, parse_policy
-from engine.roles import KNOWN_ROLES
 
 __all__ = [
     "MAX_BYTES",
@@ -69,12 +67,32 @@ _SHORT_NS = {
 
 SCOPES = ("municipal", "national")
 
-FLOW_NODE_KINDS = frozenset({
-    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "businessRuleTask", "sendTask",
-    "receiveTask", "callActivity", "subProcess", "transaction", "adHocSubProcess",
-    "exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway",
-})
+FLOW_NODE_KINDS = frozenset(
+    {
+        "startEvent",
+        "endEvent",
+        "intermediateCatchEvent",
+        "intermediateThrowEvent",
+        "boundaryEvent",
+        "task",
+        "userTask",
+        "manualTask",
+        "scriptTask",
+        "serviceTask",
+        "businessRuleTask",
+        "sendTask",
+        "receiveTask",
+        "callActivity",
+        "subProcess",
+        "transaction",
+        "adHocSubProcess",
+        "exclusiveGateway",
+        "inclusiveGateway",
+        "parallelGateway",
+        "eventBasedGateway",
+        "complexGateway",
+    }
+)
 _CONTAINER_KINDS = frozenset({"subProcess", "transaction", "adHocSubProcess"})
 _TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
 
@@ -173,7 +191,7 @@ def _prolog_has_doctype(text: str) -> bool:
                 return False
             i = end + 3
         else:
-            return text[i:i + 9].upper() == "<!DOCTYPE"
+            return text[i : i + 9].upper() == "<!DOCTYPE"
     return False
 
 
@@ -201,10 +219,12 @@ def parse_xml(data: bytes | str, filename: str) -> etree._Element:
     """
     data = _to_bytes(data)
     if len(data) > MAX_BYTES:
-        raise DiagramError(Problem(
-            filename,
-            f"file is too large ({len(data):,} bytes); the limit is {MAX_BYTES:,} bytes (2 MB)",
-        ))
+        raise DiagramError(
+            Problem(
+                filename,
+                f"file is too large ({len(data):,} bytes); the limit is {MAX_BYTES:,} bytes (2 MB)",
+            )
+        )
     if not data.strip():
         raise DiagramError(Problem(filename, "file is empty"))
     scan = _as_text_for_scan(data)
@@ -409,7 +429,10 @@ def _bpmn_expressions(process: etree._Element, filename: str) -> list[_Expr]:
                 add(eid, expr, expr.text, "eval", f"timer ({kind_name})")
         for cond in _xp(el, "./bpmn:conditionalEventDefinition/bpmn:condition"):
             add(eid, cond, cond.text, "eval", "event condition")
-        for tag, what in (("loopCardinality", "loop cardinality"), ("completionCondition", "completion condition")):
+        for tag, what in (
+            ("loopCardinality", "loop cardinality"),
+            ("completionCondition", "completion condition"),
+        ):
             for expr in _xp(el, f"./bpmn:multiInstanceLoopCharacteristics/bpmn:{tag}"):
                 add(eid, expr, expr.text, "eval", what)
         for expr in _xp(el, "./bpmn:standardLoopCharacteristics/bpmn:loopCondition"):
@@ -417,7 +440,9 @@ def _bpmn_expressions(process: etree._Element, filename: str) -> list[_Expr]:
         if kind == "adHocSubProcess":
             for expr in _xp(el, "./bpmn:completionCondition"):
                 add(eid, expr, expr.text, "eval", "completion condition")
-        for param in _xp(el, "./bpmn:extensionElements/spiffworkflow:serviceTaskOperator//spiffworkflow:parameter"):
+        for param in _xp(
+            el, "./bpmn:extensionElements/spiffworkflow:serviceTaskOperator//spiffworkflow:parameter"
+        ):
             if "value" in param.attrib:
                 add(eid, param, param.get("value"), "eval", f"service parameter {param.get('id')!r}")
         for expr in _xp(el, ".//bpmn:messageEventDefinition/spiffworkflow:messagePayload"):
@@ -458,11 +483,22 @@ def _dmn_expressions(root: etree._Element, filename: str) -> tuple[list[_Expr], 
             text_el = next(iter(inp.xpath("./dmn:inputExpression/dmn:text", namespaces=ns)), None)
             source = _text(text_el)
             if source is None:
-                problems.append(Problem(filename, "DMN input column has no input expression",
-                                        inp.get("id"), inp.sourceline))
+                problems.append(
+                    Problem(
+                        filename, "DMN input column has no input expression", inp.get("id"), inp.sourceline
+                    )
+                )
             else:
-                out.append(_Expr(filename, inp.get("id") or "", text_el.sourceline, source, "eval",
-                                 "DMN input expression"))
+                out.append(
+                    _Expr(
+                        filename,
+                        inp.get("id") or "",
+                        text_el.sourceline,
+                        source,
+                        "eval",
+                        "DMN input expression",
+                    )
+                )
             inputs.append(source)
         for rule in table.xpath("./dmn:rule", namespaces=ns):
             for idx, entry in enumerate(rule.xpath("./dmn:inputEntry", namespaces=ns)):
@@ -481,14 +517,30 @@ def _dmn_expressions(root: etree._Element, filename: str) -> tuple[list[_Expr], 
                         source = f"({input_expr}) == ({cell})"
                     except SyntaxError:
                         source = input_expr + cell
-                out.append(_Expr(filename, entry.get("id") or rule.get("id") or "", text_el.sourceline,
-                                 source, "eval", "DMN input entry"))
+                out.append(
+                    _Expr(
+                        filename,
+                        entry.get("id") or rule.get("id") or "",
+                        text_el.sourceline,
+                        source,
+                        "eval",
+                        "DMN input entry",
+                    )
+                )
             for entry in rule.xpath("./dmn:outputEntry", namespaces=ns):
                 text_el = next(iter(entry.xpath("./dmn:text", namespaces=ns)), None)
                 cell = _text(text_el)
                 if cell is not None:
-                    out.append(_Expr(filename, entry.get("id") or rule.get("id") or "", text_el.sourceline,
-                                     cell, "eval", "DMN output entry"))
+                    out.append(
+                        _Expr(
+                            filename,
+                            entry.get("id") or rule.get("id") or "",
+                            text_el.sourceline,
+                            cell,
+                            "eval",
+                            "DMN output entry",
+                        )
+                    )
     return out, problems
 
 
@@ -613,7 +665,9 @@ def _spiff_problem(exc: Exception, filename: str, trees: dict[str, etree._Elemen
         missing = re.match(r"The process '([^']*)' was not found", _exception_message(exc))
         if element_id is None and missing:
             # get_subprocess_specs names the called process but not the callActivity.
-            calls = trees[file].xpath("//*[local-name()='callActivity'][@calledElement=$p]", p=missing.group(1))
+            calls = trees[file].xpath(
+                "//*[local-name()='callActivity'][@calledElement=$p]", p=missing.group(1)
+            )
             element_id = calls[0].get("id") if calls else None
         if element_id and line is None:
             # SpiffWorkflow looks for node.line_number; lxml calls it sourceline.
@@ -625,8 +679,9 @@ def _spiff_problem(exc: Exception, filename: str, trees: dict[str, etree._Elemen
         task_spec = getattr(exc, "task_spec", None)
         element_id = getattr(task_spec, "bpmn_id", None) or getattr(task_spec, "name", None)
         el = _find_by_id(trees.values(), element_id) if element_id else None
-        return Problem(filename, _exception_message(exc), element_id,
-                       el.sourceline if el is not None else None)
+        return Problem(
+            filename, _exception_message(exc), element_id, el.sourceline if el is not None else None
+        )
     if isinstance(exc, SpiffWorkflowException):
         return Problem(filename, _exception_message(exc))
     return Problem(filename, f"SpiffWorkflow could not parse the diagram: {type(exc).__name__}: {exc}")
@@ -643,18 +698,27 @@ def _parse_dmn_trees(dmn: dict[str, bytes]) -> tuple[dict[str, etree._Element], 
             problems += exc.problems
             continue
         if _dmn_ns(root) not in DMN_NAMESPACES:
-            problems.append(Problem(
-                name,
-                f"not a DMN 1.1/1.2/1.3 document (root element {_shorten_ns(root.tag)}); "
-                f"supported namespaces: {', '.join(DMN_NAMESPACES)}",
-                None, root.sourceline,
-            ))
+            problems.append(
+                Problem(
+                    name,
+                    f"not a DMN 1.1/1.2/1.3 document (root element {_shorten_ns(root.tag)}); "
+                    f"supported namespaces: {', '.join(DMN_NAMESPACES)}",
+                    None,
+                    root.sourceline,
+                )
+            )
             continue
         for decision in root.xpath("./dmn:decision", namespaces={"dmn": _dmn_ns(root)}):
             did = decision.get("id")
             if did in decisions:
-                problems.append(Problem(name, f"decision id {did!r} is also defined in {decisions[did]}",
-                                        did, decision.sourceline))
+                problems.append(
+                    Problem(
+                        name,
+                        f"decision id {did!r} is also defined in {decisions[did]}",
+                        did,
+                        decision.sourceline,
+                    )
+                )
             elif did:
                 decisions[did] = name
         roots[name] = root
@@ -674,7 +738,9 @@ def _spiff_load(
             problem = _spiff_problem(exc, name, trees)
             if isinstance(exc, ValidationException) and not problem.element_id and problem.line:
                 # A DMN XSD error: libxml2 gives the line only.
-                problem = _xsd_problem(problem.file, trees[problem.file], _exception_message(exc), problem.line)
+                problem = _xsd_problem(
+                    problem.file, trees[problem.file], _exception_message(exc), problem.line
+                )
             raise DiagramError(problem) from None
 
     with _VALIDATOR_LOCK:
@@ -683,9 +749,11 @@ def _spiff_load(
             xsd_errors = None
         except ValidationException as exc:
             # XSD errors come without an element id; the validator's log has all of them.
-            xsd_errors = [] if getattr(exc, "id", None) else [
-                (e.message, e.line) for e in VALIDATOR.validator.error_log
-            ]
+            xsd_errors = (
+                []
+                if getattr(exc, "id", None)
+                else [(e.message, e.line) for e in VALIDATOR.validator.error_log]
+            )
             if not xsd_errors:
                 raise DiagramError(_spiff_problem(exc, filename, trees)) from None
         except Exception as exc:
@@ -702,13 +770,15 @@ def _spiff_load(
         if not process_ids:
             raise DiagramError(Problem(filename, "the file has no executable bpmn:process"))
         extra = processes[1] if len(processes) > 1 else None
-        raise DiagramError(Problem(
-            filename,
-            f"a file must hold exactly one executable process; found {len(process_ids)}: "
-            f"{', '.join(process_ids)}",
-            extra.get("id") if extra is not None else None,
-            extra.sourceline if extra is not None else None,
-        ))
+        raise DiagramError(
+            Problem(
+                filename,
+                f"a file must hold exactly one executable process; found {len(process_ids)}: "
+                f"{', '.join(process_ids)}",
+                extra.get("id") if extra is not None else None,
+                extra.sourceline if extra is not None else None,
+            )
+        )
     process_id = process_ids[0]
     try:
         spec = parser.get_spec(process_id)
@@ -738,7 +808,21 @@ def load_diagram(bpmn: bytes, filename: str, dmn: dict[str, bytes] | None = None
 # --------------------------------------------------------------------------- conventions
 
 
-def _check_form(task: ElementInfo, filename: str, forms_dir: Path) -> list[Problem]:
+def _no_problems(_value: Any) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """The domain's rules a diagram is checked against, handed in by `engine.definitions.checks`:
+    this package knows no roles, forms or reminder policies of its own."""
+
+    known_roles: Collection[str] = ()
+    check_form: Callable[[dict[str, Any]], list[str]] = _no_problems
+    check_step_properties: Callable[[dict[str, str]], list[str]] = _no_problems
+
+
+def _check_form(task: ElementInfo, filename: str, forms_dir: Path, conventions: Conventions) -> list[Problem]:
     def problem(message: str) -> list[Problem]:
         return [Problem(filename, message, task.id, task.line)]
 
@@ -763,11 +847,13 @@ def _check_form(task: ElementInfo, filename: str, forms_dir: Path) -> list[Probl
     except UnicodeDecodeError:
         return problem(f"form forms/{rel} is not UTF-8")
     except json.JSONDecodeError as exc:
-        return problem(f"form forms/{rel} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+        return problem(
+            f"form forms/{rel} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        )
     if not isinstance(schema, dict):
         return problem(f"form forms/{rel} must be a JSON object (a JSON Schema)")
     try:
-        errors = check_form_schema(schema)
+        errors = conventions.check_form(schema)
     except Exception as exc:  # a checker bug must not hide the rest of the report
         errors = [f"{type(exc).__name__}: {exc}"]
     return [Problem(filename, f"form forms/{rel}: {err}", task.id, task.line) for err in errors]
@@ -777,9 +863,10 @@ def _check_process(
     process: etree._Element,
     filename: str,
     forms_dir: Path,
-    known_roles,
+    conventions: Conventions,
     dmn_roots: dict[str, etree._Element],
 ) -> list[Problem]:
+    known_roles = conventions.known_roles
     info = _build_info(process, filename, dmn_roots)
     problems: list[Problem] = []
 
@@ -801,24 +888,32 @@ def _check_process(
     for lane in _xp(process, ".//bpmn:lane"):
         name = lane.get("name")
         if not name:
-            add("lane has no name; a lane's name is the role code of who does its tasks",
-                lane.get("id"), lane.sourceline)
+            add(
+                "lane has no name; a lane's name is the role code of who does its tasks",
+                lane.get("id"),
+                lane.sourceline,
+            )
         elif name not in known_roles:
-            add(f"lane {name!r} is not a known role (known: {', '.join(sorted(known_roles))})",
-                lane.get("id"), lane.sourceline)
+            add(
+                f"lane {name!r} is not a known role (known: {', '.join(sorted(known_roles))})",
+                lane.get("id"),
+                lane.sourceline,
+            )
 
     # Every user task sits in a lane and has a form. Manual tasks are human tasks too: they
     # need a lane (a role) to show up in anybody's inbox.
     for task in info.elements.values():
         if task.kind in ("userTask", "manualTask") and not task.lane:
-            add(f"{'user' if task.kind == 'userTask' else 'manual'} task is not in any lane; "
-                "put it in the lane of the role that does it", task.id, task.line)
+            add(
+                f"{'user' if task.kind == 'userTask' else 'manual'} task is not in any lane; "
+                "put it in the lane of the role that does it",
+                task.id,
+                task.line,
+            )
     for task in info.user_tasks():
-        problems.extend(_check_form(task, filename, forms_dir))
-        try:
-            parse_policy(task.properties)  # reminder properties (docs/modelling.md)
-        except PolicyError as err:
-            add(f"reminder property {err}", task.id, task.line)
+        problems.extend(_check_form(task, filename, forms_dir, conventions))
+        for message in conventions.check_step_properties(task.properties):
+            add(message, task.id, task.line)
 
     # Every timer event has an expression.
     for el in process.iter():
@@ -841,8 +936,12 @@ def _check_process(
             if flow.get("id") == gateway.get("default"):
                 continue
             if _text(next(iter(_xp(flow, "./bpmn:conditionExpression")), None)) is None:
-                add(f"flow leaves {_local(gateway)} {gateway.get('id')!r} without a condition and is not "
-                    "its default flow", flow.get("id"), flow.sourceline)
+                add(
+                    f"flow leaves {_local(gateway)} {gateway.get('id')!r} without a condition and is not "
+                    "its default flow",
+                    flow.get("id"),
+                    flow.sourceline,
+                )
 
     # Every expression compiles in the sandbox.
     expressions = _bpmn_expressions(process, filename)
@@ -883,7 +982,7 @@ def check_diagram(
     *,
     forms_dir: Path,
     dmn: dict[str, bytes] | None = None,
-    known_roles=KNOWN_ROLES,
+    conventions: Conventions = Conventions(),
 ) -> list[Problem]:
     """Every problem of one diagram: what load_diagram refuses plus the modelling conventions.
 
@@ -905,16 +1004,25 @@ def check_diagram(
     static: list[Problem] = []
     for process in _executable_processes(root):
         try:
-            static += _check_process(process, filename, Path(forms_dir), known_roles, dmn_roots)
+            static += _check_process(process, filename, Path(forms_dir), conventions, dmn_roots)
         except Exception as exc:  # keep the contract: report, never raise, for a bad diagram
-            static.append(Problem(filename, f"could not check the conventions: {type(exc).__name__}: {exc}",
-                                  process.get("id"), process.sourceline))
+            static.append(
+                Problem(
+                    filename,
+                    f"could not check the conventions: {type(exc).__name__}: {exc}",
+                    process.get("id"),
+                    process.sourceline,
+                )
+            )
     # SpiffWorkflow stops at the first semantic error; our own gateway check reports them all.
     ours = {(p.file, p.element_id) for p in static}
     problems = [
-        p for p in problems
-        if not (p.message.startswith("Non-default exclusive outgoing sequence flow without condition")
-                and (p.file, p.element_id) in ours)
+        p
+        for p in problems
+        if not (
+            p.message.startswith("Non-default exclusive outgoing sequence flow without condition")
+            and (p.file, p.element_id) in ours
+        )
     ]
     return _dedupe(problems + static)
 
@@ -923,7 +1031,9 @@ def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
 
-def check_files(paths: list[Path], *, forms_dir: Path) -> list[Problem]:
+def check_files(
+    paths: list[Path], *, forms_dir: Path, conventions: Conventions = Conventions()
+) -> list[Problem]:
     """``kyzmat processes check``: each .bpmn (directories are searched for *.bpmn) with the
     .dmn files found in its directory, plus the file naming conventions."""
     bpmn_paths: list[Path] = []
@@ -946,7 +1056,7 @@ def check_files(paths: list[Path], *, forms_dir: Path) -> list[Problem]:
         if isinstance(dmn, list):
             problems += dmn
             dmn = {}
-        found = check_diagram(data, str(path), forms_dir=forms_dir, dmn=dmn)
+        found = check_diagram(data, str(path), forms_dir=forms_dir, dmn=dmn, conventions=conventions)
         problems += found
         problems += _naming_problems(path, data, dmn)
     return _dedupe(problems)
@@ -986,8 +1096,14 @@ def _naming_problems(path: Path, data: bytes, dmn: dict[str, bytes]) -> list[Pro
         return []
     processes = _executable_processes(root)
     if len(processes) == 1 and processes[0].get("id") != path.stem:
-        problems.append(Problem(str(path), f"the file of process {processes[0].get('id')!r} must be named "
-                                f"{processes[0].get('id')}.bpmn", processes[0].get("id"), processes[0].sourceline))
+        problems.append(
+            Problem(
+                str(path),
+                f"the file of process {processes[0].get('id')!r} must be named {processes[0].get('id')}.bpmn",
+                processes[0].get("id"),
+                processes[0].sourceline,
+            )
+        )
     for name, content in dmn.items():
         try:
             droot = parse_xml(content, name)
@@ -996,8 +1112,15 @@ def _naming_problems(path: Path, data: bytes, dmn: dict[str, bytes]) -> list[Pro
         ns = _dmn_ns(droot) or ""
         decisions = droot.xpath("./dmn:decision", namespaces={"dmn": ns})
         if len(decisions) == 1 and decisions[0].get("id") != Path(name).stem:
-            problems.append(Problem(name, f"the file of decision {decisions[0].get('id')!r} must be named "
-                                    f"{decisions[0].get('id')}.dmn", decisions[0].get("id"), decisions[0].sourceline))
+            problems.append(
+                Problem(
+                    name,
+                    f"the file of decision {decisions[0].get('id')!r} must be named "
+                    f"{decisions[0].get('id')}.dmn",
+                    decisions[0].get("id"),
+                    decisions[0].sourceline,
+                )
+            )
     return problems
 
 

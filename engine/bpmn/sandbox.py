@@ -157,16 +157,37 @@ def find_sandbox_error(exc: BaseException | None) -> ScriptRefused | ScriptTimeo
 
 # Builtins that run code, open files or expose namespaces. They are not in the sandbox's
 # builtins anyway; naming them is refused outright so the diagram checker reports it at deploy time.
-_FORBIDDEN_NAMES = frozenset({
-    "breakpoint", "classmethod", "compile", "delattr", "dir", "eval", "exec", "getattr", "globals",
-    "hasattr", "locals", "memoryview", "open", "setattr", "staticmethod", "super", "vars",
-})
+_FORBIDDEN_NAMES = frozenset(
+    {
+        "breakpoint",
+        "classmethod",
+        "compile",
+        "delattr",
+        "dir",
+        "eval",
+        "exec",
+        "getattr",
+        "globals",
+        "hasattr",
+        "locals",
+        "memoryview",
+        "open",
+        "setattr",
+        "staticmethod",
+        "super",
+        "vars",
+    }
+)
 # str.format / format_map can walk attributes ('{0.__class__}') and are refused by safer_getattr
 # at run time anyway; refusing the attribute name lets the checker report it.
 _FORBIDDEN_ATTRIBUTES = frozenset({"format", "format_map"})
 # Operators whose result can be huge: routed through _binop_, which checks sizes first.
 _GUARDED_BINOPS: dict[type[ast.operator], str] = {
-    ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%",
+    ast.Add: "+",
+    ast.Mult: "*",
+    ast.Pow: "**",
+    ast.LShift: "<<",
+    ast.Mod: "%",
 }
 
 
@@ -201,8 +222,11 @@ class _SandboxPolicy(RestrictingNodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
         if node.attr in _FORBIDDEN_ATTRIBUTES:
-            self.error(node, f'"{node.attr}" is not allowed (str.format can reach attributes); '
-                             'use an f-string or % formatting')
+            self.error(
+                node,
+                f'"{node.attr}" is not allowed (str.format can reach attributes); '
+                "use an f-string or % formatting",
+            )
         return super().visit_Attribute(node)
 
     def visit_Import(self, node: ast.Import) -> Any:
@@ -266,10 +290,16 @@ class _SandboxPolicy(RestrictingNodeTransformer):
         # RestrictedPython refuses `d[k] += v`. With a plain name and a name/constant key,
         # evaluating them twice has no side effect, so rewrite it to `d[k] = d[k] + v`.
         target = node.target
-        if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
-                and isinstance(target.slice, ast.Name | ast.Constant)):
-            current = ast.Subscript(value=ast.Name(id=target.value.id, ctx=ast.Load()),
-                                    slice=copy.deepcopy(target.slice), ctx=ast.Load())
+        if (
+            isinstance(target, ast.Subscript)
+            and isinstance(target.value, ast.Name)
+            and isinstance(target.slice, ast.Name | ast.Constant)
+        ):
+            current = ast.Subscript(
+                value=ast.Name(id=target.value.id, ctx=ast.Load()),
+                slice=copy.deepcopy(target.slice),
+                ctx=ast.Load(),
+            )
             assign = ast.Assign(targets=[target], value=ast.BinOp(left=current, op=node.op, right=node.value))
             return self.visit(_located(assign, node))
         return super().visit_AugAssign(node)
@@ -298,7 +328,9 @@ def _compile(source: str, mode: str) -> _Compiled:
     """Compile one source under the policy; cached by source (code objects are immutable, so shareable)."""
     what = "expression" if mode == "eval" else "script"
     if len(source) > MAX_SOURCE_CHARS:
-        return _Compiled(None, (f"Line 1: the {what} is longer than {MAX_SOURCE_CHARS} characters",), frozenset())
+        return _Compiled(
+            None, (f"Line 1: the {what} is longer than {MAX_SOURCE_CHARS} characters",), frozenset()
+        )
     text = _normalised(source, mode)
     if not text.strip():
         if mode == "eval":
@@ -414,7 +446,10 @@ def _binop_problem(symbol: str, left: object, right: object) -> str | None:
 
 # Methods whose result can be far larger than their inputs (list.extend: doubling in a loop).
 _GROWING_METHODS: tuple[tuple[type | tuple[type, ...], frozenset[str]], ...] = (
-    ((str, bytes), frozenset({"center", "expandtabs", "join", "ljust", "replace", "rjust", "translate", "zfill"})),
+    (
+        (str, bytes),
+        frozenset({"center", "expandtabs", "join", "ljust", "replace", "rjust", "translate", "zfill"}),
+    ),
     (list, frozenset({"extend"})),
     (int, frozenset({"to_bytes"})),
 )
@@ -449,7 +484,9 @@ def _method_problem(name: str, target: object, args: tuple, kwargs: dict) -> str
         return _size_problem(text + len(target) * max(len(parts) - 1, 0))
     if name == "translate" and isinstance(target, str) and args:
         table = args[0]
-        values = table.values() if isinstance(table, dict) else table if isinstance(table, list | tuple) else ()
+        values = (
+            table.values() if isinstance(table, dict) else table if isinstance(table, list | tuple) else ()
+        )
         longest = max((len(value) for value in values if isinstance(value, str)), default=1)
         return _size_problem(len(target) * max(longest, 1))
     if name == "extend" and isinstance(target, list) and args and hasattr(args[0], "__len__"):
@@ -461,12 +498,25 @@ def _method_problem(name: str, target: object, args: tuple, kwargs: dict) -> str
 
 
 _BINARY_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add, "*": operator.mul, "**": operator.pow, "<<": operator.lshift, "%": operator.mod,
+    "+": operator.add,
+    "*": operator.mul,
+    "**": operator.pow,
+    "<<": operator.lshift,
+    "%": operator.mod,
 }
 _INPLACE_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
-    ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor,
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "&=": operator.iand,
+    "|=": operator.ior,
+    "^=": operator.ixor,
     "@=": operator.imatmul,
 }
 _CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("r"): repr, ord("s"): str, ord("a"): ascii}
@@ -474,16 +524,24 @@ _CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("r"): repr, ord("s"): str, 
 
 # --------------------------------------------------------------------------- builtins
 
-_DROPPED_BUILTINS = frozenset({
-    "__build_class__",  # classes are refused anyway
-    "_getattr_",        # supplied per call with the size guards
-    "setattr", "delattr",  # no attribute writes
-    "id",               # memory addresses are nobody's business
-    "range", "pow", "round",  # replaced by size-checked versions per call
-    # Not Exception subclasses: raising them would slip past every `except Exception`
-    # up to the web worker (SystemExit ends the thread).
-    "BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit",
-})
+_DROPPED_BUILTINS = frozenset(
+    {
+        "__build_class__",  # classes are refused anyway
+        "_getattr_",  # supplied per call with the size guards
+        "setattr",
+        "delattr",  # no attribute writes
+        "id",  # memory addresses are nobody's business
+        "range",
+        "pow",
+        "round",  # replaced by size-checked versions per call
+        # Not Exception subclasses: raising them would slip past every `except Exception`
+        # up to the web worker (SystemExit ends the thread).
+        "BaseException",
+        "SystemExit",
+        "KeyboardInterrupt",
+        "GeneratorExit",
+    }
+)
 
 
 def _sum(iterable: Iterable[Any], /, start: Any = 0) -> Any:
@@ -500,10 +558,28 @@ def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 _BASE_BUILTINS: dict[str, Any] = {
     **{name: value for name, value in safe_builtins.items() if name not in _DROPPED_BUILTINS},
-    "all": all, "any": any, "bool": bool, "dict": dict, "enumerate": enumerate, "filter": filter,
-    "float": float, "frozenset": frozenset, "int": int, "len": len, "list": list, "map": map,
-    "max": max, "min": min, "reversed": reversed, "set": set, "sorted": sorted,
-    "str": str, "sum": _sum, "tuple": tuple, "zip": zip, "abs": abs,
+    "all": all,
+    "any": any,
+    "bool": bool,
+    "dict": dict,
+    "enumerate": enumerate,
+    "filter": filter,
+    "float": float,
+    "frozenset": frozenset,
+    "int": int,
+    "len": len,
+    "list": list,
+    "map": map,
+    "max": max,
+    "min": min,
+    "reversed": reversed,
+    "set": set,
+    "sorted": sorted,
+    "str": str,
+    "sum": _sum,
+    "tuple": tuple,
+    "zip": zip,
+    "abs": abs,
 }
 
 
@@ -536,7 +612,9 @@ class _Run:
         """Count one step and check the clock (returns True for use inside `if` clauses)."""
         self._steps_left -= 1
         if self._steps_left < 0:
-            self._trip(ScriptTimeout(f"more than {self._max_steps:,} steps (loop iterations and function calls)"))
+            self._trip(
+                ScriptTimeout(f"more than {self._max_steps:,} steps (loop iterations and function calls)")
+            )
         if time.monotonic() > self._deadline:
             self._trip(ScriptTimeout(f"took longer than {self._time_limit_s:g} s"))
         return True
@@ -583,8 +661,11 @@ class _Run:
         if ndigits is None:
             return round(number)
         if isinstance(ndigits, int) and abs(ndigits) > MAX_FORMAT_WIDTH:
-            self._trip(ScriptLimitExceeded(
-                f"round() to {ndigits:,} digits; the sandbox allows up to {MAX_FORMAT_WIDTH:,} either way"))
+            self._trip(
+                ScriptLimitExceeded(
+                    f"round() to {ndigits:,} digits; the sandbox allows up to {MAX_FORMAT_WIDTH:,} either way"
+                )
+            )
         return round(number, ndigits)
 
     def getattr(self, obj: Any, name: str) -> Any:
@@ -649,8 +730,17 @@ class _Run:
 # --------------------------------------------------------------------------- task data
 
 _PLAIN_LEAVES = (
-    type(None), bool, int, float, str, bytes, decimal.Decimal, datetime.date, datetime.time,
-    datetime.timedelta, uuid.UUID,
+    type(None),
+    bool,
+    int,
+    float,
+    str,
+    bytes,
+    decimal.Decimal,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
 )
 
 
@@ -665,7 +755,8 @@ class _DataWalk:
         self.units += 1 + (len(value) if isinstance(value, str | bytes) else 0)
         if self.units > MAX_DATA_UNITS:
             raise ScriptLimitExceeded(
-                f"the script leaves more than {MAX_DATA_UNITS:,} items and characters in task data")
+                f"the script leaves more than {MAX_DATA_UNITS:,} items and characters in task data"
+            )
         if isinstance(value, _PLAIN_LEAVES):
             return True
         if depth >= _MAX_DATA_DEPTH:
@@ -713,7 +804,9 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         self.max_steps = max_steps
         self.time_limit_s = time_limit_s
 
-    def evaluate(self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None) -> Any:
+    def evaluate(
+        self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
+    ) -> Any:
         """Return the value of expression over the task data (context is not modified)."""
         compiled = _compiled(expression, "eval")
         external = external_context or {}
@@ -724,7 +817,9 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         _DataWalk().is_plain(result)  # only to bound the size of what may end up in task data
         return result
 
-    def execute(self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None) -> bool:
+    def execute(
+        self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
+    ) -> bool:
         """Run script; copy the plain data it created or changed back into context."""
         compiled = _compiled(script, "exec")
         external = external_context or {}
@@ -739,7 +834,9 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 
     def call_service(self, context: dict[str, Any], **kwargs: Any) -> Any:
         """Refuse: service tasks are run by the engine subclass, not by the sandbox."""
-        raise NotImplementedError("service tasks are handled by the script engine, not by the sandbox environment")
+        raise NotImplementedError(
+            "service tasks are handled by the script engine, not by the sandbox environment"
+        )
 
     # -- helpers
 
@@ -752,30 +849,44 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         scope.update(run.guards())
         return scope
 
-    def _refuse_hidden_helpers(self, used: frozenset[str], context: Mapping[str, Any], external: Mapping[str, Any]) -> None:
+    def _refuse_hidden_helpers(
+        self, used: frozenset[str], context: Mapping[str, Any], external: Mapping[str, Any]
+    ) -> None:
         """Refuse when task data has the name of a helper this source uses (it would be ambiguous)."""
-        clashes = sorted(name for name in used if name in self.helpers and (name in context or name in external))
+        clashes = sorted(
+            name for name in used if name in self.helpers and (name in context or name in external)
+        )
         if clashes:
             names = ", ".join(f'"{name}"' for name in clashes)
             raise ValueError(
                 f"task data has variable(s) named like helper function(s) this script uses: {names}; "
-                "rename the form field(s) or variable(s)")
+                "rename the form field(s) or variable(s)"
+            )
 
     def _refuse_rebound_helpers(self, scope: Mapping[str, Any]) -> None:
         """Refuse a script that assigned to (or deleted) a helper's name."""
         rebound = sorted(name for name, helper in self.helpers.items() if scope.get(name) is not helper)
         if rebound:
             names = ", ".join(f'"{name}"' for name in rebound)
-            raise ValueError(f"the script assigns to {names}, the name of a helper function; use another variable name")
+            raise ValueError(
+                f"the script assigns to {names}, the name of a helper function; use another variable name"
+            )
 
-    def _copy_back(self, scope: Mapping[str, Any], context: dict[str, Any], external: Mapping[str, Any],
-                   visible_before: list[str]) -> None:
+    def _copy_back(
+        self,
+        scope: Mapping[str, Any],
+        context: dict[str, Any],
+        external: Mapping[str, Any],
+        visible_before: list[str],
+    ) -> None:
         """Write the script's plain data into context; drop functions, modules, helpers and `_` names."""
         walk = _DataWalk()
         updates = {
             name: value
             for name, value in scope.items()
-            if not name.startswith("_") and name not in self.helpers and name not in external
+            if not name.startswith("_")
+            and name not in self.helpers
+            and name not in external
             and walk.is_plain(value)
         }
         removed = [name for name in visible_before if name not in scope]  # `del name` in the script
@@ -800,8 +911,12 @@ def _link_original(err: WorkflowTaskException) -> None:
     """Make the error SpiffWorkflow wrapped reachable as err.exception and err.__cause__."""
     original = err.__context__
     # Only when err wraps exactly that exception (SpiffWorkflow records its class name).
-    if (original is not None and err.__cause__ is None and getattr(err, "exception", None) is None
-            and getattr(err, "error_type", None) == type(original).__name__):
+    if (
+        original is not None
+        and err.__cause__ is None
+        and getattr(err, "exception", None) is None
+        and getattr(err, "error_type", None) == type(original).__name__
+    ):
         err.exception = original  # type: ignore[attr-defined]
         err.__cause__ = original
 
@@ -843,6 +958,8 @@ class SandboxScriptEngine(PythonScriptEngine):
             raise wrapped from err
 
 
-def make_script_engine(helpers: dict[str, Callable[..., Any]] | None = None, **limits: Any) -> SandboxScriptEngine:
+def make_script_engine(
+    helpers: dict[str, Callable[..., Any]] | None = None, **limits: Any
+) -> SandboxScriptEngine:
     """Return a script engine whose environment is SandboxEnvironment(helpers, **limits)."""
     return SandboxScriptEngine(SandboxEnvironment(helpers, **limits))

@@ -33,7 +33,8 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 
-from ..errors import ScriptFailed
+from engine.platform.errors import ScriptFailed
+
 from .sandbox import (
     SandboxEnvironment,
     SandboxScriptEngine,
@@ -123,9 +124,21 @@ class _Converted(NamedTuple):
 
 
 def _cache_entry(task: Any, parent: Any, dct: dict[str, Any]) -> _Converted:
-    return _Converted(parent, task.last_state_change, parent.last_state_change, task.triggered, list(task._children),
-                      task.data, len(task.data), parent.data, len(parent.data), task.internal_data,
-                      len(task.internal_data), dct, dct["id"])
+    return _Converted(
+        parent,
+        task.last_state_change,
+        parent.last_state_change,
+        task.triggered,
+        list(task._children),
+        task.data,
+        len(task.data),
+        parent.data,
+        len(parent.data),
+        task.internal_data,
+        len(task.internal_data),
+        dct,
+        dct["id"],
+    )
 
 
 def _cache_hit(task: Any, cache: dict[Any, _Converted]) -> _Converted | None:
@@ -134,13 +147,21 @@ def _cache_hit(task: Any, cache: dict[Any, _Converted]) -> _Converted | None:
     if hit is None:
         return None
     parent = hit.parent
-    if (task._state != TaskState.COMPLETED or parent._state != TaskState.COMPLETED
-            or task.last_state_change != hit.changed or parent.last_state_change != hit.parent_changed
-            or task.triggered != hit.triggered or task._children != hit.children
-            or task.data is not hit.data or len(task.data) != hit.data_len
-            or parent.data is not hit.parent_data or len(parent.data) != hit.parent_data_len
-            or task.internal_data is not hit.internal or len(task.internal_data) != hit.internal_len
-            or task.workflow.tasks.get(task._parent) is not parent):
+    if (
+        task._state != TaskState.COMPLETED
+        or parent._state != TaskState.COMPLETED
+        or task.last_state_change != hit.changed
+        or parent.last_state_change != hit.parent_changed
+        or task.triggered != hit.triggered
+        or task._children != hit.children
+        or task.data is not hit.data
+        or len(task.data) != hit.data_len
+        or parent.data is not hit.parent_data
+        or len(parent.data) != hit.parent_data_len
+        or task.internal_data is not hit.internal
+        or len(task.internal_data) != hit.internal_len
+        or task.workflow.tasks.get(task._parent) is not parent
+    ):
         return None
     return hit
 
@@ -163,8 +184,12 @@ class _CompletedTaskCachingConverter(TaskConverter):
 
     def to_dict(self, task: Any) -> dict[str, Any]:
         parent = task.parent
-        if (parent is None or task._state != TaskState.COMPLETED or parent._state != TaskState.COMPLETED
-                or not self.registry._encoder_mode):
+        if (
+            parent is None
+            or task._state != TaskState.COMPLETED
+            or parent._state != TaskState.COMPLETED
+            or not self.registry._encoder_mode
+        ):
             return super().to_dict(task)
         cache = task.workflow.__dict__.setdefault(_CACHE, {})
         hit = _cache_hit(task, cache)
@@ -227,8 +252,12 @@ def spec_from_json(text: str) -> SpecBundle:
 
 # Dates, dataclasses and subclasses of str/int/dict/list go through SpiffWorkflow's registry
 # exactly as with its json encoder, so they come back as the same types on restore.
-_ORJSON_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-                   | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 def _encode_other(value: Any) -> Any:
@@ -288,11 +317,15 @@ _operator_context: ContextVar[Any] = ContextVar("kyzmat_operator_context", defau
 class KyzmatScriptEngine(SandboxScriptEngine):
     """Sandboxed evaluation; service tasks dispatch to named operators with the caller's context."""
 
-    def __init__(self, helpers: dict[str, Callable[..., Any]], operators: dict[str, Callable[..., Any]], **limits: Any):
+    def __init__(
+        self, helpers: dict[str, Callable[..., Any]], operators: dict[str, Callable[..., Any]], **limits: Any
+    ):
         super().__init__(environment=SandboxEnvironment(helpers, **limits))
         self.operators = operators
 
-    def call_service(self, task: Any, operation_name: str | None = None, operation_params: dict | None = None, **_: Any) -> str:
+    def call_service(
+        self, task: Any, operation_name: str | None = None, operation_params: dict | None = None, **_: Any
+    ) -> str:
         operator = self.operators.get(operation_name or "")
         if operator is None:
             raise ScriptFailed(f"Unknown service operator {operation_name!r}", task.task_spec.bpmn_id)
@@ -314,7 +347,9 @@ def operator_context(value: Any) -> Iterator[None]:
 # --- running ------------------------------------------------------------------------------------
 
 
-def new_workflow(bundle: SpecBundle, script_engine: PythonScriptEngine, data: dict[str, Any] | None = None) -> BpmnWorkflow:
+def new_workflow(
+    bundle: SpecBundle, script_engine: PythonScriptEngine, data: dict[str, Any] | None = None
+) -> BpmnWorkflow:
     wf = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=script_engine)
     if data:
         for task in wf.get_tasks(state=TaskState.READY):
@@ -332,8 +367,10 @@ def start_options(bundle: SpecBundle) -> list[str]:
     from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
     return sorted(
-        spec.bpmn_id for spec in bundle.spec.task_specs.values()
-        if isinstance(spec, StartEvent) and isinstance(getattr(spec, "event_definition", None), ConditionalEventDefinition)
+        spec.bpmn_id
+        for spec in bundle.spec.task_specs.values()
+        if isinstance(spec, StartEvent)
+        and isinstance(getattr(spec, "event_definition", None), ConditionalEventDefinition)
     )
 
 
@@ -422,8 +459,13 @@ def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
 
 
 def _ready_task(task: Any) -> ReadyTask:
-    return ReadyTask(uuid=str(task.id), step_id=task.task_spec.bpmn_id, lane=task.task_spec.lane,
-                     due_at=_attached_timer_due(task), data=task.data)
+    return ReadyTask(
+        uuid=str(task.id),
+        step_id=task.task_spec.bpmn_id,
+        lane=task.task_spec.lane,
+        due_at=_attached_timer_due(task),
+        data=task.data,
+    )
 
 
 def waiting_timers(wf: BpmnWorkflow) -> list[WaitingTimer]:
@@ -465,13 +507,58 @@ def snapshot(wf: BpmnWorkflow) -> Snapshot:
     ends = _end_events(wf)
     # A definite task left means not completed; else SpiffWorkflow decides (predicted tasks count too).
     completed = wf.completed or (not unfinished and wf.is_completed())
-    return Snapshot(ready=[_ready_task(t) for t in ready], waiting=waiting, data=_merged_data(wf, ready, ends),
-                    completed=completed, end_event=_last_end(ends) if completed else None)
+    return Snapshot(
+        ready=[_ready_task(t) for t in ready],
+        waiting=waiting,
+        data=_merged_data(wf, ready, ends),
+        completed=completed,
+        end_event=_last_end(ends) if completed else None,
+    )
 
 
 def timer_due(task: Any) -> datetime | None:
     """When a timer task is (or was) due, once its expression has been evaluated."""
     return _timer_due(task)
+
+
+def computed_timers(wf: BpmnWorkflow) -> Iterator[tuple[str, datetime, dict[str, Any]]]:
+    """Every timer event whose due time the workflow has computed: (element id, due, the task's data)."""
+    for task in wf.get_tasks():
+        if not isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            continue
+        due = _timer_due(task)
+        if due is not None:
+            yield task.task_spec.bpmn_id, due, task.data
+
+
+def pass_intermediate_timers(wf: BpmnWorkflow) -> bool:
+    """Let waiting intermediate timers (not deadlines attached to a step) fire, as time would; any fired?"""
+    fired = False
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        if not isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            continue
+        if _is_boundary(task):
+            continue
+        task._set_internal_data(event_fired=True)
+        fired = True
+    return fired
+
+
+def timer_date(value: str) -> datetime:
+    """A timer expression's value (an ISO 8601 date-time) read as SpiffWorkflow reads it."""
+    return TimerEventDefinition.get_datetime(value)
+
+
+def failing_element(err: BaseException) -> str | None:
+    """The element SpiffWorkflow was working on when `err` was raised (innermost task in the traceback)."""
+    tb, found = err.__traceback__, None
+    while tb is not None:
+        for name in ("my_task", "task"):
+            spec = getattr(tb.tb_frame.f_locals.get(name), "task_spec", None)
+            if getattr(spec, "bpmn_id", None):
+                found = spec.bpmn_id
+        tb = tb.tb_next
+    return found
 
 
 def task_state(wf: BpmnWorkflow, task_uuid: str) -> str | None:
